@@ -1,0 +1,353 @@
+package delta
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// ErrCorrupt is wrapped by every error Apply returns for a patch that is
+// malformed, truncated, or does not fit the sizes the caller expects.
+var ErrCorrupt = errors.New("corrupt delta patch")
+
+func corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+}
+
+// ioBufSize is the size of the buffer Apply reads old through.
+const ioBufSize = 256 << 10
+
+// Apply writes the result of applying patch to old into w. newSize is the
+// target size the caller expects: Apply fails if the patch would produce more
+// or fewer bytes, is malformed or truncated, or reads old out of range. It
+// holds one segment of the patch (at most 16 MiB of streams) and a small
+// buffer in memory, whatever the file sizes.
+func Apply(w io.Writer, old io.ReaderAt, oldSize int64, patch io.Reader, newSize int64) error {
+	if oldSize < 0 || newSize < 0 || oldSize > maxFileSize || newSize > maxFileSize {
+		return fmt.Errorf("applying delta: sizes %d, %d out of range", oldSize, newSize)
+	}
+	a := applier{
+		w:       w,
+		old:     old,
+		oldSize: oldSize,
+		newSize: newSize,
+		r:       bufio.NewReaderSize(patch, 64<<10),
+	}
+	if err := a.run(); err != nil {
+		return fmt.Errorf("applying delta: %w", err)
+	}
+	return nil
+}
+
+type applier struct {
+	w       io.Writer
+	old     io.ReaderAt
+	oldSize int64
+	newSize int64
+	r       *bufio.Reader
+	dec     *zstd.Decoder
+
+	oldPos, out int64
+	win         []byte // old[winPos:winPos+len(win)]
+	winPos      int64
+	obuf        []byte // output not yet written
+	on          int
+	s           [numStreams][]byte // unread part of each stream
+}
+
+// ReadHeader reads the header of a patch and returns the old and new sizes
+// it declares. Apply checks them against the sizes the caller expects; this
+// is for tools that inspect a patch.
+func ReadHeader(patch io.Reader) (oldSize, newSize int64, err error) {
+	a := applier{r: bufio.NewReaderSize(patch, 64)}
+	o, n, err := a.header()
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading delta header: %w", err)
+	}
+	return int64(o), int64(n), nil
+}
+
+func (a *applier) header() (oldSize, newSize uint64, err error) {
+	var hdr [len(magic) + 1]byte
+	if _, err := io.ReadFull(a.r, hdr[:]); err != nil {
+		return 0, 0, corrupt("reading header: %v", errShortPatch)
+	}
+	if string(hdr[:len(magic)]) != magic {
+		return 0, 0, corrupt("bad magic")
+	}
+	if hdr[len(magic)] != version {
+		return 0, 0, corrupt("unsupported version %d", hdr[len(magic)])
+	}
+	if oldSize, err = a.uvarint("old size"); err != nil {
+		return 0, 0, err
+	}
+	if newSize, err = a.uvarint("new size"); err != nil {
+		return 0, 0, err
+	}
+	if oldSize > maxFileSize || newSize > maxFileSize {
+		return 0, 0, corrupt("sizes %d, %d out of range", oldSize, newSize)
+	}
+	return oldSize, newSize, nil
+}
+
+func (a *applier) run() error {
+	oldSize, newSize, err := a.header()
+	if err != nil {
+		return err
+	}
+	if oldSize != uint64(a.oldSize) {
+		return corrupt("patch is for an old file of %d bytes, have %d", oldSize, a.oldSize)
+	}
+	if newSize != uint64(a.newSize) {
+		return corrupt("patch makes %d bytes, expected %d", newSize, a.newSize)
+	}
+	defer func() {
+		if a.dec != nil {
+			a.dec.Close()
+		}
+	}()
+	for a.out < a.newSize {
+		if err := a.segment(); err != nil {
+			return err
+		}
+	}
+	if _, err := a.r.ReadByte(); err != io.EOF {
+		return corrupt("trailing data after the last segment")
+	}
+	return a.flush()
+}
+
+func (a *applier) uvarint(what string) (uint64, error) {
+	v, err := binary.ReadUvarint(a.r)
+	if err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return 0, corrupt("reading %s: %v", what, errShortPatch)
+		}
+		return 0, corrupt("reading %s: %v", what, err)
+	}
+	return v, nil
+}
+
+// segment reads one segment's streams and runs its ops.
+func (a *applier) segment() error {
+	total := uint64(0)
+	for i := range a.s {
+		h, err := a.uvarint("stream header")
+		if err != nil {
+			return err
+		}
+		rawLen := h >> 1
+		total += rawLen
+		if rawLen > maxSegmentRaw || total > maxSegmentRaw {
+			return corrupt("segment streams exceed %d bytes", maxSegmentRaw)
+		}
+		if h&1 == 0 {
+			b := make([]byte, rawLen)
+			if _, err := io.ReadFull(a.r, b); err != nil {
+				return corrupt("reading stream: %v", errShortPatch)
+			}
+			a.s[i] = b
+			continue
+		}
+		compLen, err := a.uvarint("stream length")
+		if err != nil {
+			return err
+		}
+		if compLen >= rawLen {
+			return corrupt("compressed stream not smaller than raw")
+		}
+		comp := make([]byte, compLen)
+		if _, err := io.ReadFull(a.r, comp); err != nil {
+			return corrupt("reading stream: %v", errShortPatch)
+		}
+		if a.dec == nil {
+			a.dec, err = zstd.NewReader(nil,
+				zstd.WithDecoderConcurrency(1),
+				zstd.WithDecoderMaxWindow(maxSegmentRaw),
+				zstd.WithDecoderMaxMemory(maxSegmentRaw),
+				zstd.WithDecodeAllCapLimit(true))
+			if err != nil {
+				return fmt.Errorf("creating zstd decoder: %w", err)
+			}
+		}
+		raw, err := a.dec.DecodeAll(comp, make([]byte, 0, rawLen))
+		if err != nil {
+			return corrupt("decompressing stream: %v", err)
+		}
+		if uint64(len(raw)) != rawLen {
+			return corrupt("stream decompressed to %d bytes, header says %d", len(raw), rawLen)
+		}
+		a.s[i] = raw
+	}
+	start := a.out
+	for len(a.s[stCtrl]) > 0 {
+		if err := a.op(); err != nil {
+			return err
+		}
+	}
+	for i := range a.s {
+		if len(a.s[i]) != 0 {
+			return corrupt("stream %d has %d unused bytes", i, len(a.s[i]))
+		}
+	}
+	if a.out == start {
+		return corrupt("empty segment")
+	}
+	return nil
+}
+
+func take(b *[]byte) (uint64, bool) {
+	v, n := binary.Uvarint(*b)
+	if n <= 0 {
+		return 0, false
+	}
+	*b = (*b)[n:]
+	return v, true
+}
+
+func (a *applier) op() error {
+	c := &a.s[stCtrl]
+	add, ok1 := take(c)
+	extra, ok2 := take(c)
+	seek, n := binary.Varint(*c)
+	if !ok1 || !ok2 || n <= 0 {
+		return corrupt("bad control entry")
+	}
+	*c = (*c)[n:]
+	left := uint64(a.newSize - a.out)
+	if add > left || extra > left-add {
+		return corrupt("op writes past the new size %d", a.newSize)
+	}
+	if add > uint64(a.oldSize-a.oldPos) {
+		return corrupt("op reads past the end of old")
+	}
+	for add > 0 {
+		zeros, ok1 := take(&a.s[stRuns])
+		lits, ok2 := take(&a.s[stRuns])
+		if !ok1 || !ok2 {
+			return corrupt("bad run entry")
+		}
+		if zeros > add || lits > add-zeros || zeros+lits == 0 {
+			return corrupt("run does not fit its op")
+		}
+		if err := a.copyOld(int64(zeros), nil); err != nil {
+			return err
+		}
+		if lits > uint64(len(a.s[stDiff])) {
+			return corrupt("difference stream too short")
+		}
+		d := a.s[stDiff][:lits]
+		a.s[stDiff] = a.s[stDiff][lits:]
+		if err := a.copyOld(int64(lits), d); err != nil {
+			return err
+		}
+		add -= zeros + lits
+	}
+	if extra > uint64(len(a.s[stExtra])) {
+		return corrupt("extra stream too short")
+	}
+	if err := a.write(a.s[stExtra][:extra]); err != nil {
+		return err
+	}
+	a.s[stExtra] = a.s[stExtra][extra:]
+	// seek is within ±2^63 and oldPos within [0, 2^40]: no overflow.
+	p := a.oldPos + seek
+	if p < 0 || p > a.oldSize {
+		return corrupt("seek to %d outside old", p)
+	}
+	a.oldPos = p
+	return nil
+}
+
+// copyOld writes n bytes of old from oldPos, adding diff byte-wise if given.
+func (a *applier) copyOld(n int64, diff []byte) error {
+	if a.obuf == nil {
+		a.obuf = make([]byte, ioBufSize)
+	}
+	for n > 0 {
+		if a.on == len(a.obuf) {
+			if err := a.flush(); err != nil {
+				return err
+			}
+		}
+		// Refill the old window when oldPos is outside it.
+		if a.oldPos < a.winPos || a.oldPos >= a.winPos+int64(len(a.win)) {
+			if err := a.fill(); err != nil {
+				return err
+			}
+		}
+		src := a.win[a.oldPos-a.winPos:]
+		k := min(n, int64(len(src)), int64(len(a.obuf)-a.on))
+		dst := a.obuf[a.on : a.on+int(k)]
+		if diff == nil {
+			copy(dst, src)
+		} else {
+			addBytes(dst, src, diff[:k])
+			diff = diff[k:]
+		}
+		a.on += int(k)
+		a.out += k
+		a.oldPos += k
+		n -= k
+	}
+	return nil
+}
+
+func (a *applier) fill() error {
+	if a.win == nil {
+		a.win = make([]byte, ioBufSize)
+	}
+	k := min(int64(cap(a.win)), a.oldSize-a.oldPos)
+	a.win = a.win[:k]
+	m, err := a.old.ReadAt(a.win, a.oldPos)
+	if int64(m) != k {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("reading old at %d: %w", a.oldPos, err)
+	}
+	a.winPos = a.oldPos
+	return nil
+}
+
+func addBytes(dst, src, d []byte) {
+	src = src[:len(dst)]
+	d = d[:len(dst)]
+	for i := range dst {
+		dst[i] = src[i] + d[i]
+	}
+}
+
+// write writes literal bytes to the output.
+func (a *applier) write(b []byte) error {
+	if a.obuf == nil {
+		a.obuf = make([]byte, ioBufSize)
+	}
+	for len(b) > 0 {
+		if a.on == len(a.obuf) {
+			if err := a.flush(); err != nil {
+				return err
+			}
+		}
+		k := copy(a.obuf[a.on:], b)
+		a.on += k
+		a.out += int64(k)
+		b = b[k:]
+	}
+	return nil
+}
+
+func (a *applier) flush() error {
+	if a.on == 0 {
+		return nil
+	}
+	if _, err := a.w.Write(a.obuf[:a.on]); err != nil {
+		return fmt.Errorf("writing new: %w", err)
+	}
+	a.on = 0
+	return nil
+}

@@ -1,0 +1,290 @@
+package delta
+
+import (
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"sort"
+	"testing"
+)
+
+func apply(t testing.TB, old, patch []byte, newSize int) ([]byte, error) {
+	t.Helper()
+	var out bytes.Buffer
+	err := Apply(&out, bytes.NewReader(old), int64(len(old)), bytes.NewReader(patch), int64(newSize))
+	return out.Bytes(), err
+}
+
+func roundTrip(t testing.TB, old, nw []byte) []byte {
+	t.Helper()
+	patch, err := Diff(old, nw)
+	if err != nil {
+		t.Fatalf("Diff: %v", err)
+	}
+	got, err := apply(t, old, patch, len(nw))
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if !bytes.Equal(got, nw) {
+		t.Fatalf("round trip mismatch: got %d bytes, want %d", len(got), len(nw))
+	}
+	return patch
+}
+
+func randBytes(r *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// codeLike returns bytes with the statistics of machine code: a small
+// alphabet with repeats, so matches are ambiguous.
+func codeLike(r *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		if i > 16 && r.IntN(4) == 0 {
+			b[i] = b[i-1-r.IntN(16)]
+		} else {
+			b[i] = byte(r.IntN(24))
+		}
+	}
+	return b
+}
+
+// mutate applies random edits: replacements, insertions, deletions, moved
+// blocks and small arithmetic shifts (like relocated displacements).
+func mutate(r *rand.Rand, old []byte, edits int) []byte {
+	nw := append([]byte(nil), old...)
+	for range edits {
+		if len(nw) == 0 {
+			nw = append(nw, randBytes(r, 1+r.IntN(64))...)
+			continue
+		}
+		p := r.IntN(len(nw))
+		switch r.IntN(5) {
+		case 0: // replace
+			n := min(1+r.IntN(32), len(nw)-p)
+			copy(nw[p:], randBytes(r, n))
+		case 1: // insert
+			ins := randBytes(r, 1+r.IntN(200))
+			nw = append(nw[:p], append(ins, nw[p:]...)...)
+		case 2: // delete
+			n := min(1+r.IntN(500), len(nw)-p)
+			nw = append(nw[:p], nw[p+n:]...)
+		case 3: // move a block
+			n := min(1+r.IntN(4000), len(nw)-p)
+			blk := append([]byte(nil), nw[p:p+n]...)
+			nw = append(nw[:p], nw[p+n:]...)
+			q := r.IntN(len(nw) + 1)
+			nw = append(nw[:q], append(blk, nw[q:]...)...)
+		case 4: // shift every 4th byte of a region by a constant
+			n := min(1+r.IntN(2000), len(nw)-p)
+			d := byte(1 + r.IntN(255))
+			for i := p; i < p+n; i += 4 + r.IntN(12) {
+				nw[i] += d
+			}
+		}
+	}
+	return nw
+}
+
+func TestSuffixArray(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	texts := [][]byte{
+		nil, {0}, {1, 1}, {2, 1}, {1, 2}, []byte("banana"), []byte("mississippi"),
+		bytes.Repeat([]byte{0}, 1000), bytes.Repeat([]byte("ab"), 500), bytes.Repeat([]byte("abc"), 333),
+	}
+	for range 300 {
+		n := r.IntN(300)
+		k := 1 + r.IntN(4)
+		if r.IntN(3) == 0 {
+			k = 256
+		}
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(r.IntN(k))
+		}
+		texts = append(texts, b)
+	}
+	texts = append(texts, codeLike(r, 100000))
+	for _, text := range texts {
+		got := suffixArray(text)
+		want := make([]int32, len(text))
+		for i := range want {
+			want[i] = int32(i)
+		}
+		sort.Slice(want, func(i, j int) bool { return bytes.Compare(text[want[i]:], text[want[j]:]) < 0 })
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("text %q: sa[%d] = %d, want %d", text[:min(len(text), 40)], i, got[i], want[i])
+			}
+		}
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(3, 4))
+	rnd := randBytes(r, 200000)
+	code := codeLike(r, 300000)
+	zeros := make([]byte, 100000)
+	cases := []struct {
+		name     string
+		old, new []byte
+	}{
+		{"both empty", nil, nil},
+		{"empty old", nil, rnd[:5000]},
+		{"empty new", rnd[:5000], nil},
+		{"tiny old", rnd[:3], rnd[:5000]},
+		{"identical", rnd, rnd},
+		{"random unrelated", rnd[:50000], randBytes(r, 60000)},
+		{"all zero", zeros, zeros[:90000]},
+		{"zero to random", zeros, rnd[:100000]},
+		{"random to zero", rnd[:100000], zeros},
+		{"random edits", rnd, mutate(r, rnd, 50)},
+		{"code edits", code, mutate(r, code, 200)},
+		{"insert at start", rnd, append([]byte("hello"), rnd...)},
+		{"delete at start", rnd, rnd[1000:]},
+		{"truncate", rnd, rnd[:len(rnd)-1000]},
+		{"swap halves", rnd, append(append([]byte(nil), rnd[100000:]...), rnd[:100000]...)},
+		{"repeat", rnd[:1000], bytes.Repeat(rnd[:1000], 50)},
+		{"one byte", []byte{1}, []byte{2}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			patch := roundTrip(t, c.old, c.new)
+			t.Logf("%d -> %d bytes: patch %d bytes", len(c.old), len(c.new), len(patch))
+		})
+	}
+}
+
+func TestRoundTripProperty(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(5, 6))
+	n := 200
+	if testing.Short() {
+		n = 40
+	}
+	for i := range n {
+		var old []byte
+		switch i % 3 {
+		case 0:
+			old = randBytes(r, r.IntN(5000))
+		case 1:
+			old = codeLike(r, r.IntN(20000))
+		case 2:
+			old = bytes.Repeat([]byte{byte(i)}, r.IntN(3000))
+		}
+		nw := mutate(r, old, r.IntN(20))
+		roundTrip(t, old, nw)
+	}
+}
+
+// TestLarge exercises the block matcher, the two-half scan and several
+// segments.
+func TestLarge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large inputs")
+	}
+	t.Parallel()
+	r := rand.New(rand.NewPCG(7, 8))
+	old := codeLike(r, saMaxOld+1<<20)
+	nw := mutate(r, old, 100)
+	patch := roundTrip(t, old, nw)
+	t.Logf("block matcher: %d bytes -> patch %d bytes", len(nw), len(patch))
+	// Mostly literal: the extra stream spans several segments.
+	old2 := randBytes(r, 1<<20)
+	nw2 := randBytes(r, 3*segmentTarget)
+	patch = roundTrip(t, old2, nw2)
+	t.Logf("literal: %d bytes -> patch %d bytes", len(nw2), len(patch))
+}
+
+func TestDeterministic(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(9, 10))
+	old := codeLike(r, 3<<20)
+	nw := mutate(r, old, 300)
+	p1, err := Diff(old, nw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		p2, err := Diff(old, nw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(p1, p2) {
+			t.Fatal("Diff is not deterministic")
+		}
+	}
+}
+
+func TestApplyRejects(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(11, 12))
+	old := codeLike(r, 50000)
+	nw := mutate(r, old, 30)
+	patch, err := Diff(old, nw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(name string, old, patch []byte, newSize int) {
+		t.Helper()
+		_, err := apply(t, old, patch, newSize)
+		if err == nil {
+			t.Errorf("%s: Apply succeeded", name)
+		} else if !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: error %v does not wrap ErrCorrupt", name, err)
+		}
+	}
+	for n := range len(patch) {
+		check("truncated", old, patch[:n], len(nw))
+	}
+	check("trailing garbage", old, append(append([]byte(nil), patch...), 0), len(nw))
+	check("new size too big", old, patch, len(nw)+1)
+	check("new size too small", old, patch, len(nw)-1)
+	check("wrong old size", old[:len(old)-1], patch, len(nw))
+	check("bad magic", old, append([]byte("XKD"), patch[3:]...), len(nw))
+
+	// Hand-made patches: header then one raw segment.
+	seg := func(oldSize, newSize int, ctrl, runs, diff, extra []byte) []byte {
+		p := append([]byte(magic), version)
+		p = appendUvarint(p, uint64(oldSize), uint64(newSize))
+		for _, s := range [][]byte{ctrl, runs, diff, extra} {
+			p = appendUvarint(p, uint64(len(s))<<1)
+			p = append(p, s...)
+		}
+		return p
+	}
+	small := []byte("0123456789")
+	ok := seg(10, 10, []byte{10, 0, 0}, []byte{10, 0}, nil, nil)
+	if got, err := apply(t, small, ok, 10); err != nil || !bytes.Equal(got, small) {
+		t.Fatalf("hand-made patch: %v", err)
+	}
+	check("copy past old", small, seg(10, 11, []byte{11, 0, 0}, []byte{11, 0}, nil, nil), 11)
+	check("seek before old", small, seg(10, 10, []byte{5, 0, 0x13, 5, 0, 0}, []byte{5, 0, 5, 0}, nil, nil), 10)
+	check("seek past old", small, seg(10, 10, []byte{5, 0, 0x0c, 5, 0, 0}, []byte{5, 0, 5, 0}, nil, nil), 10)
+	check("extra past stream", small, seg(10, 10, []byte{0, 10, 0}, nil, nil, []byte("abc")), 10)
+	check("op past new size", small, seg(10, 5, []byte{10, 0, 0}, []byte{10, 0}, nil, nil), 5)
+	check("run past op", small, seg(10, 10, []byte{5, 0, 0, 5, 0, 0}, []byte{10, 0}, nil, nil), 10)
+	check("empty run", small, seg(10, 10, []byte{10, 0, 0}, []byte{0, 0, 10, 0}, nil, nil), 10)
+	check("diff stream short", small, seg(10, 10, []byte{10, 0, 0}, []byte{0, 10}, []byte{1}, nil), 10)
+	check("unused stream bytes", small, seg(10, 10, []byte{10, 0, 0}, []byte{10, 0}, []byte{1}, nil), 10)
+	check("size overflow", small, seg(10, 10, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0}, nil, nil, nil), 10)
+	check("huge stream", small, append(append([]byte(magic), version, 10, 10), 0xff, 0xff, 0xff, 0xff, 0x0f), 10)
+	check("empty segment", small, append(seg(10, 10, nil, nil, nil, nil), 0, 0, 0, 0), 10)
+}
+
+func appendUvarint(b []byte, vs ...uint64) []byte {
+	for _, v := range vs {
+		for v >= 0x80 {
+			b = append(b, byte(v)|0x80)
+			v >>= 7
+		}
+		b = append(b, byte(v))
+	}
+	return b
+}

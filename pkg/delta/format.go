@@ -1,0 +1,60 @@
+package delta
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Codec is the payload codec name recorded in bundle manifests for patches
+// made by Diff.
+const Codec = "pkdelta1"
+
+// The byte encoding is specified in docs/delta.md; keep the two in step.
+const (
+	magic   = "PKD" // followed by the version byte
+	version = 1
+
+	// Decoder limits. A segment's streams are held in memory while it is
+	// applied, so these bound Apply's memory independent of file sizes.
+	maxSegmentRaw = 16 << 20 // sum of the raw lengths of a segment's streams
+	maxFileSize   = 1 << 40  // oldSize and newSize
+
+	// Encoder targets, well inside the decoder limits.
+	segmentTarget = 8 << 20 // start a new segment past this many raw bytes
+	chunkMax      = 1 << 20 // longest literal run or extra piece per step
+	minZeroGap    = 4       // shorter zero runs stay inside a literal run
+)
+
+// The streams of a segment, in patch order.
+const (
+	stCtrl  = iota // per op: uvarint add, uvarint extra, zigzag varint seek
+	stRuns         // per add op: (uvarint zeros, uvarint literals) pairs
+	stDiff         // difference bytes of the literal runs
+	stExtra        // literal bytes
+	numStreams
+)
+
+var errShortPatch = errors.New("patch is truncated")
+
+var (
+	encOnce sync.Once
+	enc     *zstd.Encoder
+	encErr  error
+)
+
+// encoder returns a shared zstd encoder; EncodeAll is safe for concurrent
+// use and its output does not depend on concurrency.
+func encoder() (*zstd.Encoder, error) {
+	encOnce.Do(func() {
+		enc, encErr = zstd.NewWriter(nil,
+			zstd.WithEncoderLevel(zstd.SpeedBestCompression),
+			zstd.WithEncoderCRC(false), // the bundle hashes the patch
+			zstd.WithWindowSize(segmentTarget),
+			zstd.WithSingleSegment(true),
+			zstd.WithEncoderConcurrency(2),
+		)
+	})
+	return enc, encErr
+}

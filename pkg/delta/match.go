@@ -1,0 +1,305 @@
+package delta
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+)
+
+// An op is one step of a patch, as in bsdiff: add bytes (old + difference),
+// then literal bytes, then move the old position by seek.
+type op struct {
+	add   int // bytes of new made from old[oldPos:] plus a difference byte each
+	extra int // literal bytes of new
+	seek  int // signed move of oldPos after the add
+}
+
+// A matcher finds a long match in old for the start of a new slice.
+type matcher interface {
+	// search returns pos and n such that old[pos:pos+n] == b[:n], n as
+	// large as the matcher can find (0 when nothing was found).
+	search(b []byte) (pos, n int)
+}
+
+// saMatcher finds the longest match by binary search in a suffix array of old.
+type saMatcher struct {
+	old []byte
+	sa  []int32
+}
+
+func (m *saMatcher) search(b []byte) (int, int) {
+	old, sa := m.old, m.sa
+	if len(sa) == 0 || len(b) == 0 {
+		return 0, 0
+	}
+	lo, hi := 0, len(sa)-1
+	for hi-lo >= 2 {
+		mid := lo + (hi-lo)/2
+		p := int(sa[mid])
+		k := min(len(old)-p, len(b))
+		if bytes.Compare(old[p:p+k], b[:k]) < 0 {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	pl, ph := int(sa[lo]), int(sa[hi])
+	nl, nh := matchLen(old[pl:], b), matchLen(old[ph:], b)
+	if nl >= nh {
+		return pl, nl
+	}
+	return ph, nh
+}
+
+// blockMatcher indexes old at every blockSize-th position by content and
+// finds a match when b starts with an indexed block (HDiffPatch-style block
+// pre-matching). It needs old/blockSize table slots instead of a suffix
+// array: the choice for large, mostly unchanged files.
+type blockMatcher struct {
+	old   []byte
+	table []uint32 // position+1 of an old block, 0 = empty
+	mask  uint64
+	shift uint
+}
+
+const blockSize = 32
+
+func blockHash(b []byte) uint64 {
+	a := binary.LittleEndian.Uint64(b)
+	c := binary.LittleEndian.Uint64(b[8:])
+	d := binary.LittleEndian.Uint64(b[16:])
+	e := binary.LittleEndian.Uint64(b[24:])
+	h := a*0x9E3779B97F4A7C15 ^ bits.RotateLeft64(c*0xC2B2AE3D27D4EB4F, 17) ^
+		bits.RotateLeft64(d*0x165667B19E3779F9, 31) ^ bits.RotateLeft64(e*0x27D4EB2F165667C5, 47)
+	h ^= h >> 29
+	h *= 0xBF58476D1CE4E5B9
+	return h ^ h>>32
+}
+
+func newBlockMatcher(old []byte) *blockMatcher {
+	nb := len(old) / blockSize
+	size := 64
+	for size < 2*nb {
+		size <<= 1
+	}
+	m := &blockMatcher{old: old, table: make([]uint32, size), mask: uint64(size - 1)}
+	for p := 0; p+blockSize <= len(old); p += blockSize {
+		blk := old[p : p+blockSize]
+		for i := blockHash(blk) & m.mask; ; i = (i + 1) & m.mask {
+			c := m.table[i]
+			if c == 0 {
+				m.table[i] = uint32(p + 1)
+				break
+			}
+			q := int(c - 1)
+			if bytes.Equal(old[q:q+blockSize], blk) {
+				break // keep the first copy
+			}
+		}
+	}
+	return m
+}
+
+func (m *blockMatcher) search(b []byte) (int, int) {
+	if len(b) < blockSize {
+		return 0, 0
+	}
+	blk := b[:blockSize]
+	for i := blockHash(blk) & m.mask; ; i = (i + 1) & m.mask {
+		c := m.table[i]
+		if c == 0 {
+			return 0, 0
+		}
+		q := int(c - 1)
+		if bytes.Equal(m.old[q:q+blockSize], blk) {
+			return q, blockSize + matchLen(m.old[q+blockSize:], b[blockSize:])
+		}
+	}
+}
+
+// matchLen returns the length of the common prefix of a and b.
+func matchLen(a, b []byte) int {
+	n := min(len(a), len(b))
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		x := binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:])
+		if x != 0 {
+			return i + bits.TrailingZeros64(x)/8
+		}
+	}
+	for ; i < n && a[i] == b[i]; i++ {
+	}
+	return i
+}
+
+// countEqual returns the number of positions i where a[i] == b[i].
+func countEqual(a, b []byte) int {
+	n := min(len(a), len(b))
+	c := 0
+	i := 0
+	const lo7 = 0x7F7F7F7F7F7F7F7F
+	for ; i+8 <= n; i += 8 {
+		x := binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:])
+		if x == 0 {
+			c += 8
+			continue
+		}
+		y := (x & lo7) + lo7
+		y = ^(y | x | lo7) // 0x80 in every zero byte of x
+		c += bits.OnesCount64(y)
+	}
+	for ; i < n; i++ {
+		if a[i] == b[i] {
+			c++
+		}
+	}
+	return c
+}
+
+// scan runs the bsdiff search over nw[start:end] (Colin Percival, "Naive
+// differences of executable code", 2003): it looks for exact matches that
+// beat continuing at the last offset by more than a few bytes, and extends
+// each one forwards and backwards while at least half of the bytes agree, so
+// that code where only displacements changed becomes one add op with a
+// sparse difference. startPos is the assumed old position at start. It
+// returns the ops, whose last seek is 0, and the old position after them.
+func scan(m matcher, old, nw []byte, start, end, startPos int) ([]op, int) {
+	var ops []op
+	pos, length := 0, 0
+	sc := start
+	lastscan, lastpos, lastoffset := start, startPos, startPos-start
+	for sc < end {
+		oldscore := 0
+		sc += length
+		scsc := sc
+		for ; sc < end; sc++ {
+			pos, length = m.search(nw[sc:end])
+			if e := sc + length; scsc < e {
+				oldscore += countAt(old, nw, scsc, e, lastoffset)
+				scsc = e
+			}
+			if (length == oldscore && length != 0) || length > oldscore+8 {
+				break
+			}
+			if o := sc + lastoffset; o >= 0 && o < len(old) && old[o] == nw[sc] {
+				oldscore--
+			}
+		}
+		if length == oldscore && sc != end {
+			continue
+		}
+		// Forward extension from the last match.
+		lenf := extendForward(old, nw, lastpos, lastscan, sc)
+		lenb := 0
+		if sc < end {
+			lenb = extendBackward(old, nw, pos, sc, lastscan)
+		}
+		if lastscan+lenf > sc-lenb {
+			overlap := (lastscan + lenf) - (sc - lenb)
+			s, best, lens := 0, 0, 0
+			for i := 0; i < overlap; i++ {
+				if nw[lastscan+lenf-overlap+i] == old[lastpos+lenf-overlap+i] {
+					s++
+				}
+				if nw[sc-lenb+i] == old[pos-lenb+i] {
+					s--
+				}
+				if s > best {
+					best, lens = s, i+1
+				}
+			}
+			lenf += lens - overlap
+			lenb -= lens
+		}
+		o := op{add: lenf, extra: (sc - lenb) - (lastscan + lenf)}
+		if sc < end {
+			o.seek = (pos - lenb) - (lastpos + lenf)
+		}
+		ops = append(ops, o)
+		if sc == end {
+			return ops, lastpos + lenf
+		}
+		lastscan = sc - lenb
+		lastpos = pos - lenb
+		lastoffset = pos - sc
+	}
+	// Reached only when start == end.
+	return ops, startPos
+}
+
+// countAt counts i in [a,b) with old[i+off] == nw[i], old index in range.
+func countAt(old, nw []byte, a, b, off int) int {
+	lo, hi := a+off, b+off
+	if lo < 0 {
+		a -= lo
+		lo = 0
+	}
+	if hi > len(old) {
+		b -= hi - len(old)
+		hi = len(old)
+	}
+	if a >= b {
+		return 0
+	}
+	return countEqual(old[lo:hi], nw[a:b])
+}
+
+// extendForward returns the length f maximizing 2*matches-f over prefixes of
+// nw[from:to] against old[pos:].
+func extendForward(old, nw []byte, pos, from, to int) int {
+	n := min(to-from, len(old)-pos)
+	if n <= 0 {
+		return 0
+	}
+	a, b := old[pos:pos+n], nw[from:from+n]
+	s, best, lenf := 0, 0, 0
+	i := 0
+	for i < n {
+		if i+8 <= n && binary.LittleEndian.Uint64(a[i:]) == binary.LittleEndian.Uint64(b[i:]) {
+			// The score only grows over equal bytes: check at the end.
+			s += 8
+			i += 8
+			if 2*s-i > 2*best-lenf {
+				best, lenf = s, i
+			}
+			continue
+		}
+		if a[i] == b[i] {
+			s++
+		}
+		i++
+		if 2*s-i > 2*best-lenf {
+			best, lenf = s, i
+		}
+	}
+	return lenf
+}
+
+// extendBackward returns the length l maximizing 2*matches-l over suffixes of
+// nw[lower:at] against old[:pos].
+func extendBackward(old, nw []byte, pos, at, lower int) int {
+	n := min(at-lower, pos)
+	if n <= 0 {
+		return 0
+	}
+	a, b := old[pos-n:pos], nw[at-n:at]
+	s, best, lenb := 0, 0, 0
+	for i := 1; i <= n; {
+		if i+8 <= n+1 && binary.LittleEndian.Uint64(a[n-i-7:]) == binary.LittleEndian.Uint64(b[n-i-7:]) {
+			s += 8
+			i += 8
+			if 2*s-(i-1) > 2*best-lenb {
+				best, lenb = s, i-1
+			}
+			continue
+		}
+		if a[n-i] == b[n-i] {
+			s++
+		}
+		if 2*s-i > 2*best-lenb {
+			best, lenb = s, i
+		}
+		i++
+	}
+	return lenb
+}
