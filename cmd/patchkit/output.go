@@ -1,0 +1,50 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+)
+
+// formatBytes renders a byte count with binary units: "812 B", "12.3 KiB", "92.0 MiB".
+func formatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}
+
+// formatRatio renders part/whole as a percentage, or "-" when whole is zero.
+func formatRatio(part, whole int64) string {
+	if whole == 0 {
+		return "-"
+	}
+	r := 100 * float64(part) / float64(whole)
+	switch {
+	case r < 0.01 && part > 0:
+		return "<0.01%"
+	case r < 10:
+		return fmt.Sprintf("%.2f%%", r)
+	}
+	return fmt.Sprintf("%.1f%%", r)
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// stderrIsTerminal reports whether progress output would reach a person.
+func stderrIsTerminal() bool {
+	fi, err := os.Stderr.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,110 @@
+package bundle
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Payload codecs.
+const (
+	// CodecZstd is the full target content as a sequence of independent zstd frames, each
+	// holding at most zstdChunk bytes, so both cores compress and memory stays bounded.
+	CodecZstd = "zstd"
+)
+
+const zstdChunk = 8 << 20
+
+type codec struct {
+	ext   string // payload member name suffix
+	delta bool   // needs the base file
+}
+
+var codecs = map[string]codec{
+	CodecZstd: {ext: "zst"},
+}
+
+var (
+	encOnce sync.Once
+	encoder *zstd.Encoder
+)
+
+func zstdEncoder() *zstd.Encoder {
+	encOnce.Do(func() {
+		var err error
+		encoder, err = zstd.NewWriter(nil,
+			zstd.WithEncoderLevel(zstd.SpeedBestCompression),
+			zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+			zstd.WithWindowSize(zstdChunk),
+			zstd.WithEncoderCRC(false), // the manifest's sha256 covers every byte
+		)
+		if err != nil {
+			panic(err)
+		}
+	})
+	return encoder
+}
+
+// compressZstd encodes data as CodecZstd. Chunks are compressed in parallel; the result
+// depends only on data, never on the number of cores.
+func compressZstd(data []byte) []byte {
+	enc := zstdEncoder()
+	n := (len(data) + zstdChunk - 1) / zstdChunk
+	if n <= 1 {
+		return enc.EncodeAll(data, nil)
+	}
+	parts := make([][]byte, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i := range parts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			end := min((i+1)*zstdChunk, len(data))
+			parts[i] = enc.EncodeAll(data[i*zstdChunk:end], nil)
+		}()
+	}
+	wg.Wait()
+	var out []byte
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+var errTooLong = errors.New("payload decodes to more bytes than the manifest declares")
+
+// decodeZstd writes the content of a CodecZstd payload to w, refusing to produce more
+// than size bytes or frames with windows larger than a chunk.
+func decodeZstd(w io.Writer, raw io.Reader, size int64) error {
+	dec, err := zstd.NewReader(raw,
+		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderLowmem(true),
+		zstd.WithDecoderMaxWindow(zstdChunk),
+		zstd.WithDecoderMaxMemory(zstdChunk*2),
+	)
+	if err != nil {
+		return err
+	}
+	defer dec.Close()
+	n, err := io.Copy(w, io.LimitReader(dec, size))
+	if err != nil {
+		return fmt.Errorf("decompressing: %w", err)
+	}
+	if n < size {
+		return fmt.Errorf("payload decodes to %d bytes, the manifest declares %d", n, size)
+	}
+	var one [1]byte
+	if m, err := dec.Read(one[:]); m > 0 {
+		return errTooLong
+	} else if err != nil && err != io.EOF {
+		return fmt.Errorf("decompressing: %w", err)
+	}
+	return nil
+}
