@@ -81,4 +81,3 @@ func runExtract(cmd *cobra.Command, o *extractOptions, path string) error {
 		res.Files, formatBytes(res.Bytes), res.Dirs, res.Symlinks, o.out, res.Deleted)
 	return nil
 }
-
