@@ -57,6 +57,8 @@ type applier struct {
 	obuf        []byte // output not yet written
 	on          int
 	s           [numStreams][]byte // unread part of each stream
+	x86         bool               // segment predicts x86-64 displacements
+	m           relMap
 }
 
 // ReadHeader reads the header of a patch and returns the old and new sizes
@@ -134,6 +136,13 @@ func (a *applier) uvarint(what string) (uint64, error) {
 
 // segment reads one segment's streams and runs its ops.
 func (a *applier) segment() error {
+	flags, err := a.r.ReadByte()
+	if err != nil {
+		return corrupt("reading segment flags: %v", errShortPatch)
+	}
+	if flags&^knownFlags != 0 {
+		return corrupt("unknown segment flags %#x", flags)
+	}
 	total := uint64(0)
 	for i := range a.s {
 		h, err := a.uvarint("stream header")
@@ -184,6 +193,10 @@ func (a *applier) segment() error {
 		a.s[i] = raw
 	}
 	start := a.out
+	a.x86 = flags&flagX86 != 0
+	if a.x86 {
+		a.m = buildMap(a.s[stCtrl], a.oldPos, a.out, a.oldSize, a.newSize)
+	}
 	for len(a.s[stCtrl]) > 0 {
 		if err := a.op(); err != nil {
 			return err
@@ -225,6 +238,12 @@ func (a *applier) op() error {
 	if add > uint64(a.oldSize-a.oldPos) {
 		return corrupt("op reads past the end of old")
 	}
+	if a.x86 {
+		if err := a.addX86(int64(add)); err != nil {
+			return err
+		}
+		add = 0
+	}
 	for add > 0 {
 		zeros, ok1 := take(&a.s[stRuns])
 		lits, ok2 := take(&a.s[stRuns])
@@ -263,6 +282,81 @@ func (a *applier) op() error {
 	return nil
 }
 
+// addX86 writes an add op of n bytes whose differences are against x86-64
+// displacement predictions (see predict), in chunks that fit the output
+// buffer.
+func (a *applier) addX86(n int64) error {
+	if a.obuf == nil {
+		a.obuf = make([]byte, ioBufSize)
+	}
+	opOld, dcur := a.oldPos, a.out-a.oldPos
+	var zl, ll uint64 // what is left of the current run pair
+	next := 0
+	for k := int64(0); k < n; {
+		if len(a.obuf)-a.on < 64 {
+			if err := a.flush(); err != nil {
+				return err
+			}
+		}
+		c0 := k
+		c1 := min(n, c0+int64(min(len(a.obuf)-a.on, 64<<10)))
+		sbase := max(c0-2, 0)
+		src, err := a.oldAt(opOld+sbase, min(c1+3, n)-sbase)
+		if err != nil {
+			return err
+		}
+		pred := a.obuf[a.on : a.on+int(c1-c0)]
+		copy(pred, src[c0-sbase:])
+		var e int
+		next, e = a.m.predict(pred, int(c0), int(c1), src, int(sbase), int(n), next, opOld, dcur)
+		c1 = int64(e)
+		for p := c0; p < c1; {
+			if zl == 0 && ll == 0 {
+				var ok1, ok2 bool
+				zl, ok1 = take(&a.s[stRuns])
+				ll, ok2 = take(&a.s[stRuns])
+				if !ok1 || !ok2 {
+					return corrupt("bad run entry")
+				}
+				if left := uint64(n - p); zl > left || ll > left-zl || zl+ll == 0 {
+					return corrupt("run does not fit its op")
+				}
+				if ll > uint64(len(a.s[stDiff])) {
+					return corrupt("difference stream too short")
+				}
+			}
+			if zl > 0 {
+				s := min(zl, uint64(c1-p))
+				p += int64(s)
+				zl -= s
+				continue
+			}
+			s := min(ll, uint64(c1-p))
+			dst := a.obuf[a.on+int(p-c0):][:s]
+			addBytes(dst, dst, a.s[stDiff][:s])
+			a.s[stDiff] = a.s[stDiff][s:]
+			p += int64(s)
+			ll -= s
+		}
+		a.on += int(c1 - c0)
+		a.out += c1 - c0
+		k = c1
+	}
+	a.oldPos += n
+	return nil
+}
+
+// oldAt returns old[p:p+n] from the window, refilling it if needed; n must
+// not exceed the window size.
+func (a *applier) oldAt(p, n int64) ([]byte, error) {
+	if p < a.winPos || p+n > a.winPos+int64(len(a.win)) {
+		if err := a.fill(p); err != nil {
+			return nil, err
+		}
+	}
+	return a.win[p-a.winPos:][:n], nil
+}
+
 // copyOld writes n bytes of old from oldPos, adding diff byte-wise if given.
 func (a *applier) copyOld(n int64, diff []byte) error {
 	if a.obuf == nil {
@@ -276,7 +370,7 @@ func (a *applier) copyOld(n int64, diff []byte) error {
 		}
 		// Refill the old window when oldPos is outside it.
 		if a.oldPos < a.winPos || a.oldPos >= a.winPos+int64(len(a.win)) {
-			if err := a.fill(); err != nil {
+			if err := a.fill(a.oldPos); err != nil {
 				return err
 			}
 		}
@@ -297,20 +391,22 @@ func (a *applier) copyOld(n int64, diff []byte) error {
 	return nil
 }
 
-func (a *applier) fill() error {
+// fill reads the window from old position p on.
+func (a *applier) fill(p int64) error {
 	if a.win == nil {
 		a.win = make([]byte, ioBufSize)
 	}
-	k := min(int64(cap(a.win)), a.oldSize-a.oldPos)
+	k := min(int64(cap(a.win)), a.oldSize-p)
 	a.win = a.win[:k]
-	m, err := a.old.ReadAt(a.win, a.oldPos)
+	m, err := a.old.ReadAt(a.win, p)
 	if int64(m) != k {
+		a.win = a.win[:0]
 		if err == nil || err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return fmt.Errorf("reading old at %d: %w", a.oldPos, err)
+		return fmt.Errorf("reading old at %d: %w", p, err)
 	}
-	a.winPos = a.oldPos
+	a.winPos = p
 	return nil
 }
 

@@ -2,6 +2,7 @@ package delta
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"sort"
@@ -191,8 +192,8 @@ func TestLarge(t *testing.T) {
 	}
 	t.Parallel()
 	r := rand.New(rand.NewPCG(7, 8))
-	old := codeLike(r, saMaxOld+1<<20)
-	nw := mutate(r, old, 100)
+	old := randBytes(r, saMaxOld+1<<20)
+	nw := mutate(r, old, 10)
 	patch := roundTrip(t, old, nw)
 	t.Logf("block matcher: %d bytes -> patch %d bytes", len(nw), len(patch))
 	// Mostly literal: the extra stream spans several segments.
@@ -252,7 +253,7 @@ func TestApplyRejects(t *testing.T) {
 	// Hand-made patches: header then one raw segment.
 	seg := func(oldSize, newSize int, ctrl, runs, diff, extra []byte) []byte {
 		p := append([]byte(magic), version)
-		p = appendUvarint(p, uint64(oldSize), uint64(newSize))
+		p = appendUvarint(p, uint64(oldSize), uint64(newSize), 0)
 		for _, s := range [][]byte{ctrl, runs, diff, extra} {
 			p = appendUvarint(p, uint64(len(s))<<1)
 			p = append(p, s...)
@@ -274,8 +275,9 @@ func TestApplyRejects(t *testing.T) {
 	check("diff stream short", small, seg(10, 10, []byte{10, 0, 0}, []byte{0, 10}, []byte{1}, nil), 10)
 	check("unused stream bytes", small, seg(10, 10, []byte{10, 0, 0}, []byte{10, 0}, []byte{1}, nil), 10)
 	check("size overflow", small, seg(10, 10, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0}, nil, nil, nil), 10)
-	check("huge stream", small, append(append([]byte(magic), version, 10, 10), 0xff, 0xff, 0xff, 0xff, 0x0f), 10)
-	check("empty segment", small, append(seg(10, 10, nil, nil, nil, nil), 0, 0, 0, 0), 10)
+	check("huge stream", small, append(append([]byte(magic), version, 10, 10, 0), 0xff, 0xff, 0xff, 0xff, 0x0f), 10)
+	check("empty segment", small, append(seg(10, 10, nil, nil, nil, nil), 0, 0, 0, 0, 0), 10)
+	check("unknown flags", small, append(append([]byte(magic), version, 10, 10, 0x80), 0, 0, 0, 0), 10)
 }
 
 func appendUvarint(b []byte, vs ...uint64) []byte {
@@ -287,4 +289,95 @@ func appendUvarint(b []byte, vs ...uint64) []byte {
 		b = append(b, byte(v))
 	}
 	return b
+}
+
+// fakeCode builds an x86-64 ELF-like file of n instructions: calls, jumps
+// and RIP-relative leas to other instructions, and filler. Instructions in
+// ins are inserted before the given indices, and every displacement is laid
+// out again, as a compiler and linker would.
+func fakeCode(r *rand.Rand, n int, ins map[int]int) (old, nw []byte) {
+	type insn struct {
+		op     []byte
+		target int // instruction index, -1 for filler
+		fill   []byte
+	}
+	prog := make([]insn, n)
+	for i := range prog {
+		switch r.IntN(4) {
+		case 0:
+			prog[i] = insn{op: []byte{0xE8}, target: r.IntN(n)}
+		case 1:
+			prog[i] = insn{op: []byte{0x48, 0x8D, 0x05}, target: r.IntN(n)}
+		case 2:
+			prog[i] = insn{op: []byte{0x0F, 0x84}, target: r.IntN(n)}
+		default:
+			prog[i] = insn{target: -1, fill: codeLike(r, 1+r.IntN(12))}
+		}
+	}
+	layout := func(prog []insn) []byte {
+		hdr := make([]byte, 64)
+		copy(hdr, "\x7fELF\x02\x01\x01")
+		hdr[18] = 0x3E
+		pos := make([]int, len(prog))
+		p := len(hdr)
+		for i, in := range prog {
+			pos[i] = p
+			if in.target < 0 {
+				p += len(in.fill)
+			} else {
+				p += len(in.op) + 4
+			}
+		}
+		b := hdr
+		for i, in := range prog {
+			if in.target < 0 {
+				b = append(b, in.fill...)
+				continue
+			}
+			b = append(b, in.op...)
+			end := pos[i] + len(in.op) + 4
+			b = binary.LittleEndian.AppendUint32(b, uint32(int32(pos[in.target]-end)))
+		}
+		return b
+	}
+	old = layout(prog)
+	var prog2 []insn
+	remap := make([]int, n)
+	for i, in := range prog {
+		for range ins[i] {
+			prog2 = append(prog2, insn{target: -1, fill: codeLike(r, 1+r.IntN(12))})
+		}
+		remap[i] = len(prog2)
+		prog2 = append(prog2, in)
+	}
+	for i := range prog2 {
+		if prog2[i].target >= 0 {
+			prog2[i].target = remap[prog2[i].target]
+		}
+	}
+	return old, layout(prog2)
+}
+
+func TestX86(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(13, 14))
+	ins := map[int]int{}
+	for range 30 {
+		ins[r.IntN(100000)] = 1 + r.IntN(5)
+	}
+	old, nw := fakeCode(r, 100000, ins)
+	if !isX86_64ELF(old) {
+		t.Fatal("fake code is not x86-64 ELF")
+	}
+	patch := roundTrip(t, old, nw)
+	// The same bytes without the ELF header get no prediction.
+	plain := roundTrip(t, old[1:], nw[1:])
+	t.Logf("%d -> %d bytes: patch %d bytes with x86 prediction, %d without", len(old), len(nw), len(patch), len(plain))
+	if len(patch) >= len(plain)/2 {
+		t.Errorf("x86 prediction did not pay: %d vs %d bytes", len(patch), len(plain))
+	}
+	// Random edits on top, still exact.
+	for range 20 {
+		roundTrip(t, old, mutate(r, nw, 1+r.IntN(30)))
+	}
 }

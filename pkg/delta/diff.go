@@ -84,9 +84,12 @@ func normalize(ops []op) []op {
 	return out
 }
 
-// segment collects the raw streams of one segment.
+// segment collects the raw streams of one segment and the ops they code.
 type segment struct {
-	s [numStreams][]byte
+	s              [numStreams][]byte
+	flags          byte
+	oldPos, newPos int  // positions at the start of the segment
+	ops            []op // as split into the segment
 }
 
 func (g *segment) size() int {
@@ -103,6 +106,54 @@ func (g *segment) ctrl(add, extra, seek int) {
 	c = binary.AppendUvarint(c, uint64(extra))
 	c = binary.AppendVarint(c, int64(seek))
 	g.s[stCtrl] = c
+	g.ops = append(g.ops, op{add, extra, seek})
+}
+
+// run appends one (zeros, literals) pair for the start of base/nw and
+// returns its length: the zeros where nw equals base, then a literal run.
+func (g *segment) run(base, nw []byte) int {
+	z := matchLen(base, nw)
+	l := literalRun(base[z:], nw[z:])
+	r := g.s[stRuns]
+	r = binary.AppendUvarint(r, uint64(z))
+	r = binary.AppendUvarint(r, uint64(l))
+	g.s[stRuns] = r
+	d := g.s[stDiff]
+	for i := z; i < z+l; i++ {
+		d = append(d, nw[i]-base[i])
+	}
+	g.s[stDiff] = d
+	return z + l
+}
+
+// x86 recodes the runs of g against x86 displacement predictions. It
+// reports whether that made the runs and differences smaller.
+func (g *segment) x86(old, nw []byte) bool {
+	m := buildMap(g.s[stCtrl], int64(g.oldPos), int64(g.newPos), int64(len(old)), int64(len(nw)))
+	if len(m) == 0 {
+		return false
+	}
+	var h segment
+	var pred []byte
+	oldPos, newPos := g.oldPos, g.newPos
+	for _, o := range g.ops {
+		src := old[oldPos : oldPos+o.add]
+		pred = append(pred[:0], src...)
+		m.predict(pred, 0, o.add, src, 0, o.add, 0, int64(oldPos), int64(newPos-oldPos))
+		for i := 0; i < o.add; {
+			i += h.run(pred[i:], nw[newPos+i:newPos+o.add])
+		}
+		oldPos += o.add + o.seek
+		newPos += o.add + o.extra
+	}
+	before := len(g.s[stRuns]) + len(g.s[stDiff])
+	after := len(h.s[stRuns]) + len(h.s[stDiff])
+	if after >= before || g.size()-before+after > maxSegmentRaw {
+		return false
+	}
+	g.s[stRuns], g.s[stDiff] = h.s[stRuns], h.s[stDiff]
+	g.flags |= flagX86
+	return true
 }
 
 // encode writes the header and the segments for ops.
@@ -112,31 +163,21 @@ func encode(old, nw []byte, ops []op) ([]byte, error) {
 	out = binary.AppendUvarint(out, uint64(len(nw)))
 
 	var segs []*segment
+	oldPos, newPos := 0, 0
 	g := new(segment)
 	flush := func() {
 		segs = append(segs, g)
-		g = new(segment)
+		g = &segment{oldPos: oldPos, newPos: newPos}
 	}
-	oldPos, newPos := 0, 0
 	for _, o := range ops {
 		// add, possibly over several segments.
 		pendAdd := 0
 		end := newPos + o.add
 		for newPos < end {
-			z := matchLen(old[oldPos:oldPos+end-newPos], nw[newPos:end])
-			l := literalRun(old[oldPos+z:oldPos+end-newPos], nw[newPos+z:end])
-			r := g.s[stRuns]
-			r = binary.AppendUvarint(r, uint64(z))
-			r = binary.AppendUvarint(r, uint64(l))
-			g.s[stRuns] = r
-			d := g.s[stDiff]
-			for i := z; i < z+l; i++ {
-				d = append(d, nw[newPos+i]-old[oldPos+i])
-			}
-			g.s[stDiff] = d
-			newPos += z + l
-			oldPos += z + l
-			pendAdd += z + l
+			n := g.run(old[oldPos:oldPos+end-newPos], nw[newPos:end])
+			newPos += n
+			oldPos += n
+			pendAdd += n
 			if newPos < end && g.size() >= segmentTarget {
 				g.ctrl(pendAdd, 0, 0)
 				pendAdd = 0
@@ -170,6 +211,25 @@ func encode(old, nw []byte, ops []op) ([]byte, error) {
 		flush()
 	}
 
+	// Executable code: predict moved displacements where differences are
+	// many enough for it to matter.
+	if isX86_64ELF(old) {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 2)
+		for _, g := range segs {
+			if len(g.s[stDiff]) >= x86MinDiff {
+				wg.Add(1)
+				sem <- struct{}{}
+				go func() {
+					defer wg.Done()
+					g.x86(old, nw)
+					<-sem
+				}()
+			}
+		}
+		wg.Wait()
+	}
+
 	// Compress every stream of every segment, two at a time.
 	type job struct{ raw, comp []byte }
 	jobs := make([]job, 0, len(segs)*numStreams)
@@ -197,7 +257,10 @@ func encode(old, nw []byte, ops []op) ([]byte, error) {
 		}(&jobs[i])
 	}
 	wg.Wait()
-	for _, j := range jobs {
+	for i, j := range jobs {
+		if i%numStreams == 0 {
+			out = append(out, segs[i/numStreams].flags)
+		}
 		if j.comp != nil && len(j.comp) < len(j.raw) {
 			out = binary.AppendUvarint(out, uint64(len(j.raw))<<1|1)
 			out = binary.AppendUvarint(out, uint64(len(j.comp)))

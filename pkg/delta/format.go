@@ -27,6 +27,17 @@ const (
 	minZeroGap    = 4       // shorter zero runs stay inside a literal run
 )
 
+// Segment flags.
+const (
+	flagX86 = 1 << iota // differences are against x86-64 displacement predictions
+
+	knownFlags = flagX86
+)
+
+// x86MinDiff is the number of difference bytes from which the encoder tries
+// x86 prediction on a segment.
+const x86MinDiff = 64
+
 // The streams of a segment, in patch order.
 const (
 	stCtrl  = iota // per op: uvarint add, uvarint extra, zigzag varint seek

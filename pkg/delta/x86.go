@@ -1,0 +1,148 @@
+package delta
+
+import (
+	"encoding/binary"
+	"slices"
+)
+
+// x86-64 displacement prediction (the idea of Courgette and Zucchini, in its
+// simplest form). When code moves, every call/jmp rel32 and RIP-relative
+// disp32 whose target moved by a different amount changes, and a plain
+// byte difference pays for each one. Both sides know old and the ops, so
+// both can predict the new displacement: for a field at old position j with
+// value v, the target is t = j+4+v (exact for call/jmp, off by an immediate
+// for a few RIP-relative forms, which does not matter because ops move whole
+// regions); if an add op of the segment maps t by d(t), and the field itself
+// moves by d(j), the predicted new value is v + d(t) - d(j). The difference
+// stream then codes new - prediction, which is zero whenever the guess is
+// right. Fields are found by opcode patterns in old alone; a false hit only
+// changes a prediction.
+
+const (
+	mapMinAdd     = 16      // add ops shorter than this do not enter the map
+	maxMapEntries = 1 << 20 // per segment: bounds Apply's memory
+)
+
+// relOps marks opcodes (after optional prefixes, REX or 0F) whose ModRM
+// byte may select RIP-relative addressing (mod=00, rm=101).
+var relOps = func() (t [256]bool) {
+	for _, c := range []byte{
+		0x01, 0x03, 0x09, 0x0B, 0x21, 0x23, 0x29, 0x2B, 0x31, 0x33, 0x39, 0x3B,
+		0x63, 0x80, 0x81, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8B,
+		0x8D, 0xC6, 0xC7, 0xF6, 0xF7, 0xFF,
+		// 0F xx forms: SSE moves and arithmetic, movzx/movsx, imul, cmov.
+		0x10, 0x11, 0x12, 0x13, 0x16, 0x17, 0x28, 0x2E, 0x2F, 0x51, 0x54,
+		0x57, 0x58, 0x59, 0x5C, 0x5E, 0x6E, 0x6F, 0x7E, 0x7F, 0xAF, 0xB6,
+		0xB7, 0xBE, 0xBF, 0xD4, 0xD6, 0xDB, 0xEB, 0xEF, 0xFA, 0xFB, 0xFE,
+		0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4A,
+		0x4B, 0x4C, 0x4D, 0x4E, 0x4F,
+	} {
+		t[c] = true
+	}
+	return
+}()
+
+// isX86_64ELF reports whether b starts like an x86-64 ELF file.
+func isX86_64ELF(b []byte) bool {
+	return len(b) >= 20 && string(b[:4]) == "\x7fELF" && b[4] == 2 && b[5] == 1 &&
+		binary.LittleEndian.Uint16(b[18:]) == 0x3E
+}
+
+type mapEntry struct {
+	start, end int64 // old range of an add op
+	d          int64 // new position - old position over the range
+}
+
+// relMap maps old positions to their move, from the add ops of a segment.
+type relMap []mapEntry
+
+// buildMap collects the add ops of ctrl (a segment's control stream, which
+// starts at oldPos/newPos). Encoder and decoder both call it on the same
+// bytes. It stops at the first entry Apply would reject.
+func buildMap(ctrl []byte, oldPos, newPos, oldSize, newSize int64) relMap {
+	var m relMap
+	for len(ctrl) > 0 && len(m) < maxMapEntries {
+		add, n1 := binary.Uvarint(ctrl)
+		if n1 <= 0 {
+			break
+		}
+		extra, n2 := binary.Uvarint(ctrl[n1:])
+		if n2 <= 0 {
+			break
+		}
+		seek, n3 := binary.Varint(ctrl[n1+n2:])
+		if n3 <= 0 {
+			break
+		}
+		ctrl = ctrl[n1+n2+n3:]
+		if add > uint64(oldSize-oldPos) || add > uint64(newSize-newPos) || extra > uint64(newSize-newPos)-add {
+			break
+		}
+		if add >= mapMinAdd {
+			m = append(m, mapEntry{oldPos, oldPos + int64(add), newPos - oldPos})
+		}
+		oldPos += int64(add)
+		newPos += int64(add + extra)
+		if seek < -oldPos || seek > oldSize-oldPos {
+			break
+		}
+		oldPos += seek
+	}
+	slices.SortStableFunc(m, func(a, b mapEntry) int {
+		switch {
+		case a.start < b.start:
+			return -1
+		case a.start > b.start:
+			return 1
+		}
+		return 0
+	})
+	return m
+}
+
+// delta returns how far old position t moved, using the last entry that
+// starts at or before t.
+func (m relMap) delta(t int64) (int64, bool) {
+	lo, hi := 0, len(m)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if m[mid].start <= t {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo == 0 || t >= m[lo-1].end {
+		return 0, false
+	}
+	return m[lo-1].d, true
+}
+
+// predict rewrites the displacement fields of one add op in pred. The op
+// has n bytes and starts at old position opOld, moving by dcur. pred holds
+// op positions [c0, c1) (old bytes on entry); src holds the old bytes of op
+// positions [sbase, min(c1+3, n)) with sbase <= max(c0-2, 0). The scan
+// resumes at next (<= c0 on the first call: 0). It returns where to resume
+// and the end of the bytes it finished: c1, or less when a field would
+// cross c1 (the caller then ends its chunk there; chunks of at least 4
+// bytes always make progress).
+func (m relMap) predict(pred []byte, c0, c1 int, src []byte, sbase int, n, next int, opOld, dcur int64) (int, int) {
+	k := max(next, 2)
+	for ; k < c1 && k+4 <= n; k++ {
+		b1, b2 := src[k-1-sbase], src[k-2-sbase]
+		if b1 != 0xE8 && b1 != 0xE9 && !(b2 == 0x0F && b1&0xF0 == 0x80) && !(b1&0xC7 == 0x05 && relOps[b2]) {
+			continue
+		}
+		v := int32(binary.LittleEndian.Uint32(src[k-sbase:]))
+		dt, ok := m.delta(opOld + int64(k) + 4 + int64(v))
+		if !ok {
+			continue
+		}
+		if k+4 > c1 {
+			return k, k
+		}
+		binary.LittleEndian.PutUint32(pred[k-c0:], uint32(v+int32(dt-dcur)))
+		k += 3
+	}
+	return k, c1
+}
