@@ -281,10 +281,10 @@ func (e *Entry) Decode(w io.Writer, base io.ReaderAt) error {
 		}
 		err = dec(cw, base, e.File.Base.Size, e, t.Size)
 	}
-	if err == nil {
-		// Read to the end so that the payload digest is checked even if the decoder
-		// stopped early.
-		_, err = io.Copy(io.Discard, e)
+	// Read to the end so that the payload digest is checked even if the decoder stopped
+	// early; a digest mismatch explains a decoder error, so it is reported first.
+	if _, derr := io.Copy(io.Discard, e); derr != nil {
+		return derr
 	}
 	if err != nil {
 		return memberErr(e.Member, err)
