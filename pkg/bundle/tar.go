@@ -207,11 +207,11 @@ func (t *tarReader) skipPadding() error {
 	}
 	buf := make([]byte, t.padding)
 	if _, err := io.ReadFull(t.r, buf); err != nil {
-		return fmt.Errorf("padding of member %q: %w", t.member, truncated(err))
+		return &Error{Member: t.member, Err: fmt.Errorf("padding: %w", truncated(err))}
 	}
 	t.padding = 0
 	if !bytes.Equal(buf, zeroBlock[:len(buf)]) {
-		return fmt.Errorf("padding of member %q is not zero", t.member)
+		return &Error{Member: t.member, Err: errors.New("padding is not zero")}
 	}
 	return nil
 }

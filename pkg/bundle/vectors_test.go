@@ -115,7 +115,7 @@ func vectors(t testing.TB) map[string][2]string {
 		"header-size-flipped":  {string(flip(first + 130)), "bundle member"},
 		"appended":             {string(append(bytes.Clone(data), 'x')), "trailing data after the end-of-archive marker"},
 		"padded-block":         {string(append(bytes.Clone(data), make([]byte, blockSize)...)), "trailing data"},
-		"padding-not-zero":     {string(flip(first + blockSize + len(members[0].data))), "padding of member"},
+		"padding-not-zero":     {string(flip(first + blockSize + len(members[0].data))), "padding is not zero"},
 		"no-end-marker":        {string(data[:len(data)-2*blockSize]), "end of archive: file is truncated"},
 		"half-end-marker":      {string(data[:len(data)-blockSize]), "end-of-archive marker: file is truncated"},
 		"empty-file":           {"", "file is truncated"},
