@@ -1,9 +1,9 @@
 package main
 
 import (
+	"os"
 	"strconv"
 	"strings"
-	"os"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
