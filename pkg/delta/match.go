@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/bits"
+	"sync"
 )
 
 // An op is one step of a patch, as in bsdiff: add bytes (old + difference),
@@ -53,13 +54,20 @@ func (m *saMatcher) search(b []byte) (int, int) {
 
 // blockMatcher indexes old at every blockSize-th position by content and
 // finds a match when b starts with an indexed block (HDiffPatch-style block
-// pre-matching). It needs old/blockSize table slots instead of a suffix
-// array: the choice for large, mostly unchanged files.
+// pre-matching). It needs 16 bytes of table per block instead of a suffix
+// array: the choice for large, mostly unchanged files. The two halves of old
+// are indexed concurrently into two tables; lookups try the first half's
+// first, so the earliest copy of a block wins whatever the scheduling.
 type blockMatcher struct {
-	old   []byte
-	table []uint32 // position+1 of an old block, 0 = empty
+	old    []byte
+	tables [2]blockTable
+}
+
+// A blockTable is an open-addressing hash table of old blocks: each slot
+// holds position+1 in the low and a hash fingerprint in the high 32 bits.
+type blockTable struct {
+	slots []uint64
 	mask  uint64
-	shift uint
 }
 
 const blockSize = 32
@@ -77,27 +85,63 @@ func blockHash(b []byte) uint64 {
 }
 
 func newBlockMatcher(old []byte) *blockMatcher {
+	m := &blockMatcher{old: old}
 	nb := len(old) / blockSize
+	half := nb / 2 * blockSize
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.tables[1] = buildBlockTable(old, half, nb*blockSize)
+	}()
+	m.tables[0] = buildBlockTable(old, 0, half)
+	wg.Wait()
+	return m
+}
+
+// buildBlockTable indexes the blocks of old[from:to], keeping the first copy
+// of repeated blocks.
+func buildBlockTable(old []byte, from, to int) blockTable {
 	size := 64
-	for size < 2*nb {
+	for size < 2*(to-from)/blockSize {
 		size <<= 1
 	}
-	m := &blockMatcher{old: old, table: make([]uint32, size), mask: uint64(size - 1)}
-	for p := 0; p+blockSize <= len(old); p += blockSize {
+	t := blockTable{slots: make([]uint64, size), mask: uint64(size - 1)}
+	// Hash a batch first so that the slot loads of a batch overlap.
+	const batch = 16
+	var hs [batch]uint64
+	for p0 := from; p0+blockSize <= to; p0 += batch * blockSize {
+		n := min(batch, (to-p0)/blockSize)
+		for i := range n {
+			hs[i] = blockHash(old[p0+i*blockSize:])
+			_ = t.slots[hs[i]&t.mask]
+		}
+		for i := range n {
+			p := p0 + i*blockSize
+			t.insert(old, p, hs[i])
+		}
+	}
+	return t
+}
+
+func (t *blockTable) insert(old []byte, p int, h uint64) {
+	{
 		blk := old[p : p+blockSize]
-		for i := blockHash(blk) & m.mask; ; i = (i + 1) & m.mask {
-			c := m.table[i]
+		fp := h &^ 0xFFFFFFFF
+		for i := h & t.mask; ; i = (i + 1) & t.mask {
+			c := t.slots[i]
 			if c == 0 {
-				m.table[i] = uint32(p + 1)
+				t.slots[i] = fp | uint64(p+1)
 				break
 			}
-			q := int(c - 1)
-			if bytes.Equal(old[q:q+blockSize], blk) {
-				break // keep the first copy
+			if c&^0xFFFFFFFF == fp {
+				q := int(uint32(c) - 1)
+				if bytes.Equal(old[q:q+blockSize], blk) {
+					break // keep the first copy
+				}
 			}
 		}
 	}
-	return m
 }
 
 func (m *blockMatcher) search(b []byte) (int, int) {
@@ -105,16 +149,24 @@ func (m *blockMatcher) search(b []byte) (int, int) {
 		return 0, 0
 	}
 	blk := b[:blockSize]
-	for i := blockHash(blk) & m.mask; ; i = (i + 1) & m.mask {
-		c := m.table[i]
-		if c == 0 {
-			return 0, 0
-		}
-		q := int(c - 1)
-		if bytes.Equal(m.old[q:q+blockSize], blk) {
-			return q, blockSize + matchLen(m.old[q+blockSize:], b[blockSize:])
+	h := blockHash(blk)
+	fp := h &^ 0xFFFFFFFF
+	for _, t := range &m.tables {
+		for i := h & t.mask; ; i = (i + 1) & t.mask {
+			c := t.slots[i]
+			if c == 0 {
+				break
+			}
+			if c&^0xFFFFFFFF != fp {
+				continue
+			}
+			q := int(uint32(c) - 1)
+			if bytes.Equal(m.old[q:q+blockSize], blk) {
+				return q, blockSize + matchLen(m.old[q+blockSize:], b[blockSize:])
+			}
 		}
 	}
+	return 0, 0
 }
 
 // matchLen returns the length of the common prefix of a and b.
@@ -175,7 +227,11 @@ func scan(m matcher, old, nw []byte, start, end, startPos int) ([]op, int) {
 		for ; sc < end; sc++ {
 			pos, length = m.search(nw[sc:end])
 			if e := sc + length; scsc < e {
-				oldscore += countAt(old, nw, scsc, e, lastoffset)
+				if scsc >= sc && pos-sc == lastoffset {
+					oldscore += e - scsc // inside the exact match
+				} else {
+					oldscore += countAt(old, nw, scsc, e, lastoffset)
+				}
 				scsc = e
 			}
 			if (length == oldscore && length != 0) || length > oldscore+8 {
