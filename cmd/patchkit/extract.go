@@ -65,6 +65,10 @@ func runExtract(cmd *cobra.Command, o *extractOptions, path string) error {
 		_, err := stdout.Write(r.ManifestBytes())
 		return err
 	}
+	if o.base == "" && r.Manifest().NeedsBase() {
+		return withHint(usagef("%s carries deltas or mode changes of base files: --base is needed", path),
+			"pass --base DIR, the tree the bundle was made from (patchkit inspect shows its base version)")
+	}
 	res, err := bundle.Extract(cmd.Context(), r, o.base, o.out)
 	if err != nil {
 		return err
