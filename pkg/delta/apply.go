@@ -155,8 +155,12 @@ func (a *applier) segment() error {
 			return corrupt("segment streams exceed %d bytes", maxSegmentRaw)
 		}
 		if h&1 == 0 {
-			b := make([]byte, rawLen)
-			if _, err := io.ReadFull(a.r, b); err != nil {
+			// Grow as bytes arrive: a truncated patch allocates little.
+			b, err := io.ReadAll(io.LimitReader(a.r, int64(rawLen)))
+			if err != nil {
+				return fmt.Errorf("reading patch: %w", err)
+			}
+			if uint64(len(b)) != rawLen {
 				return corrupt("reading stream: %v", errShortPatch)
 			}
 			a.s[i] = b
@@ -169,8 +173,11 @@ func (a *applier) segment() error {
 		if compLen >= rawLen {
 			return corrupt("compressed stream not smaller than raw")
 		}
-		comp := make([]byte, compLen)
-		if _, err := io.ReadFull(a.r, comp); err != nil {
+		comp, err := io.ReadAll(io.LimitReader(a.r, int64(compLen)))
+		if err != nil {
+			return fmt.Errorf("reading patch: %w", err)
+		}
+		if uint64(len(comp)) != compLen {
 			return corrupt("reading stream: %v", errShortPatch)
 		}
 		if a.dec == nil {

@@ -377,7 +377,11 @@ func TestX86(t *testing.T) {
 		t.Errorf("x86 prediction did not pay: %d vs %d bytes", len(patch), len(plain))
 	}
 	// Random edits on top, still exact.
-	for range 20 {
+	n := 10
+	if testing.Short() {
+		n = 3
+	}
+	for range n {
 		roundTrip(t, old, mutate(r, nw, 1+r.IntN(30)))
 	}
 }

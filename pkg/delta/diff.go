@@ -43,7 +43,7 @@ func plan(old, nw []byte) []op {
 	}
 	var m matcher
 	if len(old) <= saMaxOld {
-		m = &saMatcher{old: old, sa: suffixArray(old)}
+		m = newSAMatcher(old)
 	} else {
 		m = newBlockMatcher(old)
 	}

@@ -22,18 +22,40 @@ type matcher interface {
 	search(b []byte) (pos, n int)
 }
 
-// saMatcher finds the longest match by binary search in a suffix array of old.
+// saMatcher finds the longest match by binary search in a suffix array of
+// old, narrowed first by a table of where each 2-byte prefix starts.
 type saMatcher struct {
-	old []byte
-	sa  []int32
+	old    []byte
+	sa     []int32
+	bucket []int32 // sa[bucket[k]:bucket[k+1]]: suffixes starting with k>>8, k&255
+}
+
+func newSAMatcher(old []byte) *saMatcher {
+	m := &saMatcher{old: old, sa: suffixArray(old), bucket: make([]int32, 1<<16+1)}
+	// Count 2-byte prefixes; the 1-byte last suffix sorts first among those
+	// starting with its byte, so it joins bucket (b, 0).
+	for i := 0; i+1 < len(old); i++ {
+		m.bucket[int(old[i])<<8|int(old[i+1])+1]++
+	}
+	if n := len(old); n > 0 {
+		m.bucket[int(old[n-1])<<8+1]++
+	}
+	for k := 1; k < len(m.bucket); k++ {
+		m.bucket[k] += m.bucket[k-1]
+	}
+	return m
 }
 
 func (m *saMatcher) search(b []byte) (int, int) {
 	old, sa := m.old, m.sa
-	if len(sa) == 0 || len(b) == 0 {
+	if len(sa) == 0 || len(b) < 2 {
 		return 0, 0
 	}
-	lo, hi := 0, len(sa)-1
+	k := int(b[0])<<8 | int(b[1])
+	lo, hi := int(m.bucket[k]), int(m.bucket[k+1])-1
+	if lo > hi {
+		return 0, 0 // no 2-byte match: nothing worth having
+	}
 	for hi-lo >= 2 {
 		mid := lo + (hi-lo)/2
 		p := int(sa[mid])
