@@ -1,0 +1,182 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/patchkit/patchkit/internal/atomicfile"
+	"github.com/patchkit/patchkit/pkg/bundle"
+	"github.com/patchkit/patchkit/pkg/sign"
+	"github.com/spf13/cobra"
+)
+
+// idTokenEnv holds the OIDC token for keyless signing, as in cosign.
+const idTokenEnv = "SIGSTORE_ID_TOKEN"
+
+type signOptions struct {
+	output       outputOptions
+	keys         []string
+	out          string
+	signatureOut string
+	keyless      bool
+	idToken      string
+	fulcioURL    string
+	rekorURL     string
+}
+
+func (o *signOptions) addFlags(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	o.output.addFlags(fs)
+	fs.StringArrayVar(&o.keys, "key", nil, "private key file (PEM, cosign's encrypted format accepted) or KMS URI; repeatable: one signature per key")
+	fs.StringVarP(&o.out, "output", "o", "", "write the signed bundle here instead of replacing FILE")
+	fs.StringVar(&o.signatureOut, "signature-out", "", "also write the new signature (a Sigstore bundle) to this file, for cosign verify-blob")
+	fs.BoolVar(&o.keyless, "keyless", false, "sign keyless: OIDC token -> Fulcio certificate -> Rekor entry (needs the network)")
+	fs.StringVar(&o.idToken, "identity-token", "", "OIDC identity token for --keyless (default $"+idTokenEnv+")")
+	fs.StringVar(&o.fulcioURL, "fulcio-url", sign.DefaultFulcioURL, "Fulcio for --keyless")
+	fs.StringVar(&o.rekorURL, "rekor-url", sign.DefaultRekorURL, "Rekor for --keyless")
+}
+
+func (o *signOptions) validate() error {
+	n := len(o.keys)
+	if o.keyless {
+		n++
+		if o.idToken == "" {
+			o.idToken = os.Getenv(idTokenEnv)
+		}
+		if o.idToken == "" {
+			return usagef("--keyless needs an OIDC token: --identity-token or $%s", idTokenEnv)
+		}
+	}
+	if n == 0 {
+		return usagef("give --key KEY (repeatable) or --keyless")
+	}
+	if o.signatureOut != "" && n != 1 {
+		return usagef("--signature-out writes one signature: sign with exactly one key")
+	}
+	return nil
+}
+
+func newSignCmd(_ *globalOptions) *cobra.Command {
+	o := &signOptions{}
+	cmd := &cobra.Command{
+		Use:   "sign FILE (--key KEY ... | --keyless) [-o OUT] [--signature-out SIG]",
+		Short: "Add signatures to a bundle: one Sigstore bundle per key over the manifest",
+		Long: `Sign adds one signature member per key to the bundle: a Sigstore bundle
+(protobuf-specs JSON) holding a message signature over the exact manifest bytes,
+stored after the manifest and before the payloads. The manifest and every payload
+are copied byte for byte (and checked against their digests); the file is replaced
+atomically, or written to -o. Each new signature is verified before anything is
+written. A key that already signed the bundle is refused.
+
+Keys: PEM private key files (encrypted with the password from $PATCHKIT_PASSWORD
+or a terminal prompt; keys from "cosign generate-key-pair" work), or KMS URIs
+handled by sigstore's KMS providers: a scheme such as awskms://, gcpkms://,
+azurekms:// or hashivault:// is served by the sigstore KMS plugin program
+sigstore-kms-SCHEME on PATH.
+
+--signature-out also writes the signature alone, so that cosign can check it:
+  patchkit extract FILE --manifest > manifest.json
+  cosign verify-blob --key key.pub --bundle sig.json --insecure-ignore-tlog manifest.json`,
+		Example: `  PATCHKIT_PASSWORD=... patchkit sign libssl3.pkb --key release1.key --key release2.key
+  patchkit sign libssl3.pkb --key release.key --signature-out libssl3.sig.json`,
+		Args:    exactArgs(1),
+		PreRunE: func(cmd *cobra.Command, args []string) error { return o.validate() },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSign(cmd, o, args[0])
+		},
+	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+type signReport struct {
+	Type       string       `json:"type"`
+	File       string       `json:"file"`
+	Output     string       `json:"output"`
+	Digest     string       `json:"digest"`
+	Signatures []signedInfo `json:"signatures"`
+}
+
+type signedInfo struct {
+	Member string `json:"member"`
+	Signer string `json:"signer"`
+	Key    string `json:"key,omitempty"`
+}
+
+func runSign(cmd *cobra.Command, o *signOptions, path string) error {
+	ctx := cmd.Context()
+	var signers []sign.Signer
+	for _, ref := range o.keys {
+		k, err := sign.LoadKey(ctx, ref, password)
+		if err != nil {
+			return err
+		}
+		signers = append(signers, k)
+	}
+	if o.keyless {
+		signers = append(signers, &sign.Keyless{IDToken: o.idToken, FulcioURL: o.fulcioURL, RekorURL: o.rekorURL})
+	}
+	in, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	r, err := bundle.NewReader(in)
+	if err != nil {
+		return err
+	}
+	existing := r.Signatures()
+	newSigs, err := sign.Signatures(ctx, r.ManifestBytes(), existing, signers)
+	if err != nil {
+		return err
+	}
+	all := make([][]byte, 0, len(existing)+len(newSigs))
+	for _, s := range existing {
+		all = append(all, s.Data)
+	}
+	all = append(all, newSigs...)
+	out := o.out
+	if out == "" {
+		out = path
+	}
+	f, err := atomicfile.Create(out, fi.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	if err := sign.Rewrite(ctx, r, f, all); err != nil {
+		return err
+	}
+	if o.signatureOut != "" {
+		if err := atomicfile.WriteFile(o.signatureOut, newSigs[0], 0o644); err != nil {
+			return err
+		}
+	}
+	if err := f.Commit(); err != nil {
+		return err
+	}
+	rep := signReport{Type: "patchkit.sign/v1", File: path, Output: out, Digest: r.Digest(), Signatures: []signedInfo{}}
+	for i, s := range signers {
+		info := signedInfo{Member: bundle.SignatureMember(len(existing) + i), Signer: s.String()}
+		if k, ok := s.(*sign.Key); ok {
+			info.Key = k.Fingerprint()
+		}
+		rep.Signatures = append(rep.Signatures, info)
+	}
+	if o.output.json {
+		return writeJSON(cmd.OutOrStdout(), rep)
+	}
+	for _, s := range rep.Signatures {
+		who := s.Signer
+		if s.Key != "" {
+			who = fmt.Sprintf("%s (%s)", filepath.Base(s.Signer), s.Key)
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "signed %s: %s by %s\n", out, s.Member, who)
+	}
+	return nil
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/patchkit/patchkit/pkg/verify"
+	"github.com/spf13/pflag"
+)
+
+// trustOptions are the flags that name whom to trust. verify, recall verify and apply
+// embed them; there is no default: without a trust source validate fails.
+type trustOptions struct {
+	keys           []string
+	threshold      int
+	identity       string
+	identityRegexp string
+	issuer         string
+	issuerRegexp   string
+	trustedRoot    string
+	policyFile     string
+	recallLists    []string
+}
+
+func (o *trustOptions) addFlags(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&o.keys, "key", nil, "trusted PEM public key (repeatable; each key counts once toward --threshold)")
+	fs.IntVar(&o.threshold, "threshold", 0, "distinct trusted signers needed (default 1)")
+	fs.StringVar(&o.identity, "certificate-identity", "", "trusted keyless signer: certificate subject (email or URI)")
+	fs.StringVar(&o.identityRegexp, "certificate-identity-regexp", "", "trusted keyless signer: regular expression for the certificate subject")
+	fs.StringVar(&o.issuer, "certificate-oidc-issuer", "", "OIDC issuer of the trusted keyless signer")
+	fs.StringVar(&o.issuerRegexp, "certificate-oidc-issuer-regexp", "", "regular expression for the OIDC issuer of the trusted keyless signer")
+	fs.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json (Fulcio CAs, Rekor and CT log keys) for keyless signatures")
+	fs.StringVar(&o.policyFile, "policy", "", "policy file (YAML or JSON): trusted keys and identities, threshold, components, base versions, sequence floors, recall lists, max age")
+	fs.StringArrayVar(&o.recallLists, "recall-list", nil, "signed recall list to honour (repeatable; verified against the same trust; the newest is in force)")
+}
+
+func (o *trustOptions) hasIdentity() bool {
+	return o.identity != "" || o.identityRegexp != "" || o.issuer != "" || o.issuerRegexp != ""
+}
+
+// validate refuses a missing or contradictory trust source before any work.
+func (o *trustOptions) validate() error {
+	switch {
+	case o.policyFile != "" && (len(o.keys) > 0 || o.hasIdentity() || o.threshold != 0 || o.trustedRoot != ""):
+		return usagef("--policy cannot be combined with --key, --threshold, --trusted-root or --certificate-* flags: put them in the policy")
+	case o.policyFile == "" && len(o.keys) == 0 && !o.hasIdentity():
+		return withHint(usagef("no trust source: patchkit never accepts any signer"),
+			"give --key PUB (repeatable, with --threshold K), --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp] and --trusted-root, or --policy FILE")
+	case o.threshold < 0:
+		return usagef("--threshold must be at least 1")
+	case o.identity != "" && o.identityRegexp != "", o.issuer != "" && o.issuerRegexp != "":
+		return usagef("give a certificate identity or issuer either exactly or as a regexp, not both")
+	case o.hasIdentity() && (o.identity == "" && o.identityRegexp == "" || o.issuer == "" && o.issuerRegexp == ""):
+		return usagef("a keyless signer needs both --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp]")
+	case o.hasIdentity() && o.trustedRoot == "":
+		return withHint(usagef("keyless verification needs --trusted-root"),
+			"verification is offline: save the Sigstore trusted root (trusted_root.json from the Sigstore TUF repository, or \"cosign trusted-root create\") and pass it")
+	case len(o.keys) > 0 && o.threshold > len(o.keys) && !o.hasIdentity():
+		return usagef("--threshold %d is more than the %d trusted keys given", o.threshold, len(o.keys))
+	}
+	return nil
+}
+
+// policy builds the policy the flags describe, with the recall lists verified against it.
+func (o *trustOptions) policy() (*verify.Policy, error) {
+	var p *verify.Policy
+	if o.policyFile != "" {
+		var err error
+		if p, err = verify.LoadPolicy(o.policyFile); err != nil {
+			return nil, err
+		}
+	} else {
+		p = &verify.Policy{Threshold: o.threshold}
+		for _, path := range o.keys {
+			k, err := verify.LoadKey(path)
+			if err != nil {
+				return nil, err
+			}
+			p.Keys = append(p.Keys, k)
+		}
+		if o.hasIdentity() {
+			p.Identities = []verify.Identity{{Subject: o.identity, SubjectRegexp: o.identityRegexp, Issuer: o.issuer, IssuerRegexp: o.issuerRegexp}}
+			tr, err := verify.LoadTrustedRoot(o.trustedRoot)
+			if err != nil {
+				return nil, err
+			}
+			p.TrustedRoot = tr
+		}
+		if err := p.Validate(); err != nil {
+			return nil, &usageError{err}
+		}
+	}
+	for _, path := range o.recallLists {
+		l, err := verify.LoadRecallList(path, p)
+		if err != nil {
+			return nil, err
+		}
+		p.Recalls = append(p.Recalls, l)
+	}
+	return p, nil
+}
+
+// parseAt parses --at: RFC 3339, or a Unix time as @SECONDS.
+func parseAt(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if len(s) > 1 && s[0] == '@' {
+		var sec int64
+		if _, err := fmt.Sscanf(s[1:], "%d", &sec); err != nil {
+			return time.Time{}, usagef("--at %q: want RFC 3339 or @UNIXSECONDS", s)
+		}
+		return time.Unix(sec, 0), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, usagef("--at %q: want RFC 3339 (2026-01-02T15:04:05Z) or @UNIXSECONDS", s)
+	}
+	return t, nil
+}
+
+func init() {
+	exitCodeHooks = append(exitCodeHooks, func(err error) (int, bool) {
+		var ve *verify.Error
+		switch {
+		case errors.Is(err, verify.ErrRecalled), errors.Is(err, verify.ErrExpired):
+			return exitRecalled, true
+		case errors.As(err, &ve):
+			return exitVerify, true
+		}
+		return 0, false
+	})
+}

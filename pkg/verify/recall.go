@@ -1,0 +1,226 @@
+package verify
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"time"
+	"unicode/utf8"
+
+	"github.com/patchkit/patchkit/pkg/bundle"
+)
+
+// Recall list document types.
+const (
+	RecallType       = "patchkit.recall/v1"        // the signed document
+	SignedRecallType = "patchkit.signed-recall/v1" // the file: document plus signatures
+)
+
+const (
+	maxRecallSize    = 8 << 20
+	maxRecallEntries = 100_000
+	maxReasonLen     = 1024
+)
+
+var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// RecallDocument is the signed content of a recall list. Its canonical encoding (compact
+// JSON, keys sorted, entries sorted by digest, no HTML escaping) is what signatures cover.
+type RecallDocument struct {
+	Entries  []RecallEntry `json:"entries"`
+	Issued   string        `json:"issued"` // RFC 3339 UTC
+	Sequence int64         `json:"sequence"`
+	Type     string        `json:"type"`
+}
+
+// RecallEntry names one recalled bundle by its digest.
+type RecallEntry struct {
+	Digest string `json:"digest"`
+	Reason string `json:"reason"`
+}
+
+// SignedRecall is the recall list file: the exact document text and one Sigstore bundle
+// per signer over it.
+type SignedRecall struct {
+	Document   string            `json:"document"`
+	Signatures []json.RawMessage `json:"signatures"`
+	Type       string            `json:"type"`
+}
+
+// RecallList is a verified recall list.
+type RecallList struct {
+	Sequence int64
+	Issued   time.Time
+	Entries  map[string]string // bundle digest → reason
+	Digest   string            // sha256 of the document
+	Signers  []Signer
+}
+
+// MarshalRecallDocument validates d and returns its canonical encoding.
+func MarshalRecallDocument(d *RecallDocument) ([]byte, error) {
+	d.Type = RecallType
+	sort.Slice(d.Entries, func(i, j int) bool { return d.Entries[i].Digest < d.Entries[j].Digest })
+	if err := d.validate(); err != nil {
+		return nil, err
+	}
+	return canonicalJSON(d)
+}
+
+func canonicalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+func (d *RecallDocument) validate() error {
+	if d.Type != RecallType {
+		return fmt.Errorf("recall list type %q, want %q", d.Type, RecallType)
+	}
+	if d.Sequence < 1 || d.Sequence > 1<<53-1 {
+		return fmt.Errorf("recall list sequence %d out of range 1..2^53-1", d.Sequence)
+	}
+	if _, err := time.Parse(time.RFC3339, d.Issued); err != nil {
+		return fmt.Errorf("recall list issued time: %w", err)
+	}
+	if len(d.Entries) > maxRecallEntries {
+		return fmt.Errorf("%d recall entries, more than the limit of %d", len(d.Entries), maxRecallEntries)
+	}
+	for i, e := range d.Entries {
+		if !digestRE.MatchString(e.Digest) {
+			return fmt.Errorf("recall entry %d: digest %q is not sha256:<64 hex>", i, e.Digest)
+		}
+		if i > 0 && d.Entries[i-1].Digest >= e.Digest {
+			return fmt.Errorf("recall entries not sorted or duplicated at %s", e.Digest)
+		}
+		if e.Reason == "" || len(e.Reason) > maxReasonLen || !utf8.ValidString(e.Reason) {
+			return fmt.Errorf("recall entry %s: reason must be 1-%d bytes of UTF-8", e.Digest, maxReasonLen)
+		}
+	}
+	return nil
+}
+
+// MarshalSignedRecall assembles the recall list file from the canonical document and
+// its signatures.
+func MarshalSignedRecall(doc []byte, sigs [][]byte) ([]byte, error) {
+	f := SignedRecall{Document: string(doc), Type: SignedRecallType}
+	for _, s := range sigs {
+		f.Signatures = append(f.Signatures, json.RawMessage(s))
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(f); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// LoadRecallList reads and verifies a recall list file against p's signers.
+func LoadRecallList(path string, p *Policy) (*RecallList, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	l, err := ParseRecallList(b, p)
+	if err != nil {
+		return nil, fmt.Errorf("recall list %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// ParseRecallList decodes a recall list file and verifies its signatures: at least
+// p.RecallThreshold (default 1) distinct trusted signers. A failure is an [*Error] with
+// check "recall_list".
+func ParseRecallList(b []byte, p *Policy) (*RecallList, error) {
+	if len(b) > maxRecallSize {
+		return nil, fmt.Errorf("larger than %d bytes", maxRecallSize)
+	}
+	var f SignedRecall
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("decoding: %w", err)
+	}
+	if f.Type != SignedRecallType {
+		return nil, fmt.Errorf("type %q, want %q", f.Type, SignedRecallType)
+	}
+	doc := []byte(f.Document)
+	var d RecallDocument
+	dec = json.NewDecoder(bytes.NewReader(doc))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		return nil, fmt.Errorf("decoding document: %w", err)
+	}
+	if err := d.validate(); err != nil {
+		return nil, err
+	}
+	if canon, err := canonicalJSON(&d); err != nil || !bytes.Equal(canon, doc) {
+		return nil, errors.New("document is not in canonical form")
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	sigs := make([]bundle.Signature, len(f.Signatures))
+	for i, s := range f.Signatures {
+		sigs[i] = bundle.Signature{Member: fmt.Sprintf("signatures[%d]", i), Data: s}
+	}
+	signers, n, err := checkSignatures(doc, sigs, p)
+	if err != nil {
+		return nil, &Error{Check: "recall_list", Err: err}
+	}
+	if n < p.recallThreshold() {
+		return nil, &Error{Check: "recall_list", Err: fmt.Errorf("%d distinct trusted signer(s), %d needed%s", n, p.recallThreshold(), whyNot(signers))}
+	}
+	issued, _ := time.Parse(time.RFC3339, d.Issued)
+	l := &RecallList{Sequence: d.Sequence, Issued: issued, Entries: map[string]string{}, Digest: bundle.Digest(doc), Signers: signers}
+	for _, e := range d.Entries {
+		l.Entries[e.Digest] = e.Reason
+	}
+	return l, nil
+}
+
+// Newest returns the recall list in force among lists: the one with the highest
+// sequence, so an older list cannot replace a newer one. Two different lists with the
+// same sequence are an error.
+func Newest(lists []*RecallList) (*RecallList, error) {
+	var best *RecallList
+	for _, l := range lists {
+		switch {
+		case l == nil:
+		case best == nil || l.Sequence > best.Sequence:
+			best = l
+		case l.Sequence == best.Sequence && l.Digest != best.Digest:
+			return nil, fmt.Errorf("two different recall lists with sequence %d", l.Sequence)
+		}
+	}
+	return best, nil
+}
+
+func checkRecall(digest string, m *bundle.Manifest, p *Policy, o *Options) (*RecallInfo, error) {
+	l, err := Newest(append(append([]*RecallList(nil), p.Recalls...), o.Recalls...))
+	if err != nil || l == nil {
+		return nil, err
+	}
+	info := &RecallInfo{Sequence: l.Sequence}
+	if reason, ok := l.Entries[digest]; ok {
+		info.Reason = reason
+		return info, fmt.Errorf("%s (%s) is recalled by recall list %d: %s", m.ID, digest, l.Sequence, reason)
+	}
+	return info, nil
+}
+
+func recallDetail(info *RecallInfo) string {
+	if info == nil {
+		return "no recall list given"
+	}
+	return fmt.Sprintf("not listed in recall list %d", info.Sequence)
+}
