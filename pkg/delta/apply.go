@@ -59,6 +59,8 @@ type applier struct {
 	s           [numStreams][]byte // unread part of each stream
 	x86         bool               // segment predicts x86-64 displacements
 	m           relMap
+	segs        []loadSeg // old's PT_LOAD headers, read at the first x86 segment
+	haveSegs    bool
 }
 
 // ReadHeader reads the header of a patch and returns the old and new sizes
@@ -202,6 +204,9 @@ func (a *applier) segment() error {
 	start := a.out
 	a.x86 = flags&flagX86 != 0
 	if a.x86 {
+		if !a.haveSegs {
+			a.segs, a.haveSegs = loadSegs(a.old, a.oldSize), true
+		}
 		a.m = buildMap(a.s[stCtrl], a.oldPos, a.out, a.oldSize, a.newSize)
 	}
 	for len(a.s[stCtrl]) > 0 {
@@ -315,7 +320,7 @@ func (a *applier) addX86(n int64) error {
 		pred := a.obuf[a.on : a.on+int(c1-c0)]
 		copy(pred, src[c0-sbase:])
 		var e int
-		next, e = a.m.predict(pred, int(c0), int(c1), src, int(sbase), int(n), next, opOld, dcur)
+		next, e = a.m.predict(a.segs, pred, int(c0), int(c1), src, int(sbase), int(n), next, opOld, dcur)
 		c1 = int64(e)
 		for p := c0; p < c1; {
 			if zl == 0 && ll == 0 {

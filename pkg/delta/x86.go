@@ -2,6 +2,7 @@ package delta
 
 import (
 	"encoding/binary"
+	"io"
 	"slices"
 )
 
@@ -46,6 +47,75 @@ var relOps = func() (t [256]bool) {
 func isX86_64ELF(b []byte) bool {
 	return len(b) >= 20 && string(b[:4]) == "\x7fELF" && b[4] == 2 && b[5] == 1 &&
 		binary.LittleEndian.Uint16(b[18:]) == 0x3E
+}
+
+// A loadSeg is a PT_LOAD program header of old: file bytes
+// [off, off+filesz) are mapped at vaddr, and memsz bytes are reserved there.
+type loadSeg struct {
+	off, vaddr, filesz, memsz int64
+}
+
+// maxLoadSegs bounds the program headers read from old.
+const maxLoadSegs = 64
+
+// loadSegs reads the PT_LOAD program headers of an x86-64 ELF old file. It
+// returns nil (addresses are then taken as file offsets) when old is not one
+// or its headers are out of range. Encoder and decoder both call it on old.
+func loadSegs(old io.ReaderAt, oldSize int64) []loadSeg {
+	var eh [64]byte
+	if oldSize < 64 {
+		return nil
+	}
+	if n, _ := old.ReadAt(eh[:], 0); n != len(eh) || !isX86_64ELF(eh[:]) {
+		return nil
+	}
+	phoff := binary.LittleEndian.Uint64(eh[32:])
+	phentsize := int64(binary.LittleEndian.Uint16(eh[54:]))
+	phnum := int64(binary.LittleEndian.Uint16(eh[56:]))
+	if phentsize < 56 || phnum > maxLoadSegs || phoff > uint64(oldSize) || int64(phoff)+phnum*phentsize > oldSize {
+		return nil
+	}
+	var segs []loadSeg
+	ph := make([]byte, phentsize)
+	for i := range phnum {
+		if n, _ := old.ReadAt(ph, int64(phoff)+i*phentsize); int64(n) != phentsize {
+			return nil
+		}
+		if binary.LittleEndian.Uint32(ph) != 1 { // PT_LOAD
+			continue
+		}
+		g := loadSeg{
+			off:    int64(binary.LittleEndian.Uint64(ph[8:]) & (1<<40 - 1)),
+			vaddr:  int64(binary.LittleEndian.Uint64(ph[16:]) & (1<<47 - 1)),
+			filesz: int64(binary.LittleEndian.Uint64(ph[32:]) & (1<<40 - 1)),
+			memsz:  int64(binary.LittleEndian.Uint64(ph[40:]) & (1<<40 - 1)),
+		}
+		segs = append(segs, g)
+	}
+	return segs
+}
+
+// vaddr returns the address old file offset off is loaded at (off itself
+// outside every segment).
+func vaddr(segs []loadSeg, off int64) int64 {
+	for _, g := range segs {
+		if off >= g.off && off-g.off < g.filesz {
+			return off - g.off + g.vaddr
+		}
+	}
+	return off
+}
+
+// fileOff returns the old file offset that address va is loaded from;
+// addresses past a segment's file bytes (.bss) map to its last file byte,
+// which moves with them. Addresses outside every segment map to themselves.
+func fileOff(segs []loadSeg, va int64) int64 {
+	for _, g := range segs {
+		if va >= g.vaddr && va-g.vaddr < max(g.memsz, g.filesz) {
+			return g.off + min(va-g.vaddr, max(g.filesz-1, 0))
+		}
+	}
+	return va
 }
 
 type mapEntry struct {
@@ -97,7 +167,19 @@ func buildMap(ctrl []byte, oldPos, newPos, oldSize, newSize int64) relMap {
 		}
 		return 0
 	})
-	return m
+	// Make the ranges disjoint: where ranges overlap, the one that starts
+	// first (then the earlier op) keeps the overlap.
+	out := m[:0]
+	for _, e := range m {
+		if n := len(out); n > 0 && e.start < out[n-1].end {
+			if e.end <= out[n-1].end {
+				continue
+			}
+			e.start = out[n-1].end
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // delta returns how far old position t moved, using the last entry that
@@ -119,14 +201,16 @@ func (m relMap) delta(t int64) (int64, bool) {
 }
 
 // predict rewrites the displacement fields of one add op in pred. The op
-// has n bytes and starts at old position opOld, moving by dcur. pred holds
+// has n bytes and starts at old position opOld, moving by dcur; segs are
+// old's load segments, which turn a field's target address into the old
+// file offset whose move the map knows. pred holds
 // op positions [c0, c1) (old bytes on entry); src holds the old bytes of op
 // positions [sbase, min(c1+3, n)) with sbase <= max(c0-2, 0). The scan
 // resumes at next (<= c0 on the first call: 0). It returns where to resume
 // and the end of the bytes it finished: c1, or less when a field would
 // cross c1 (the caller then ends its chunk there; chunks of at least 4
 // bytes always make progress).
-func (m relMap) predict(pred []byte, c0, c1 int, src []byte, sbase int, n, next int, opOld, dcur int64) (int, int) {
+func (m relMap) predict(segs []loadSeg, pred []byte, c0, c1 int, src []byte, sbase int, n, next int, opOld, dcur int64) (int, int) {
 	k := max(next, 2)
 	for ; k < c1 && k+4 <= n; k++ {
 		b1, b2 := src[k-1-sbase], src[k-2-sbase]
@@ -134,7 +218,8 @@ func (m relMap) predict(pred []byte, c0, c1 int, src []byte, sbase int, n, next 
 			continue
 		}
 		v := int32(binary.LittleEndian.Uint32(src[k-sbase:]))
-		dt, ok := m.delta(opOld + int64(k) + 4 + int64(v))
+		j := opOld + int64(k)
+		dt, ok := m.delta(fileOff(segs, vaddr(segs, j)+4+int64(v)))
 		if !ok {
 			continue
 		}
