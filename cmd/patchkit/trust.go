@@ -19,6 +19,7 @@ type trustOptions struct {
 	issuer         string
 	issuerRegexp   string
 	trustedRoot    string
+	ignoreSCT      bool
 	policyFile     string
 	recallLists    []string
 }
@@ -31,6 +32,7 @@ func (o *trustOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.issuer, "certificate-oidc-issuer", "", "OIDC issuer of the trusted keyless signer")
 	fs.StringVar(&o.issuerRegexp, "certificate-oidc-issuer-regexp", "", "regular expression for the OIDC issuer of the trusted keyless signer")
 	fs.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json (Fulcio CAs, Rekor and CT log keys) for keyless signatures")
+	fs.BoolVar(&o.ignoreSCT, "insecure-ignore-sct", false, "INSECURE: accept keyless certificates without a certificate transparency proof (private Fulcio without CT)")
 	fs.StringVar(&o.policyFile, "policy", "", "policy file (YAML or JSON): trusted keys and identities, threshold, components, base versions, sequence floors, recall lists, max age")
 	fs.StringArrayVar(&o.recallLists, "recall-list", nil, "signed recall list to honour (repeatable; verified against the same trust; the newest is in force)")
 }
@@ -42,7 +44,7 @@ func (o *trustOptions) hasIdentity() bool {
 // validate refuses a missing or contradictory trust source before any work.
 func (o *trustOptions) validate() error {
 	switch {
-	case o.policyFile != "" && (len(o.keys) > 0 || o.hasIdentity() || o.threshold != 0 || o.trustedRoot != ""):
+	case o.policyFile != "" && (len(o.keys) > 0 || o.hasIdentity() || o.threshold != 0 || o.trustedRoot != "" || o.ignoreSCT):
 		return usagef("--policy cannot be combined with --key, --threshold, --trusted-root or --certificate-* flags: put them in the policy")
 	case o.policyFile == "" && len(o.keys) == 0 && !o.hasIdentity():
 		return withHint(usagef("no trust source: patchkit never accepts any signer"),
@@ -86,6 +88,7 @@ func (o *trustOptions) policy() (*verify.Policy, error) {
 				return nil, err
 			}
 			p.TrustedRoot = tr
+			p.InsecureIgnoreSCT = o.ignoreSCT
 		}
 		if err := p.Validate(); err != nil {
 			return nil, &usageError{err}

@@ -25,6 +25,9 @@ type Policy struct {
 	// checked against (a Sigstore trusted_root.json). Needed when Identities is not empty.
 	TrustedRoot sgroot.TrustedMaterial
 	Threshold   int // distinct trusted signers needed; 0 means 1
+	// InsecureIgnoreSCT accepts keyless certificates without a certificate transparency
+	// proof (private Fulcio deployments without a CT log). Off by default, as in cosign.
+	InsecureIgnoreSCT bool
 
 	Components   []string            // allowed component names; empty allows any
 	BaseVersions map[string][]string // per component, the allowed base versions; absent allows any
@@ -164,17 +167,18 @@ func (p *Policy) recallThreshold() int {
 // PolicyFile is the policy document read by [LoadPolicy], in YAML or JSON. Unknown fields
 // are refused. Relative paths are resolved from the policy file's directory.
 type PolicyFile struct {
-	Type            string              `json:"type,omitempty"` // "patchkit.policy/v1" if given
-	Keys            []PolicyKey         `json:"keys,omitempty"`
-	Identities      []Identity          `json:"identities,omitempty"`
-	TrustedRoot     string              `json:"trusted_root,omitempty"` // path of a Sigstore trusted_root.json
-	Threshold       int                 `json:"threshold,omitempty"`
-	Components      []string            `json:"components,omitempty"`
-	BaseVersions    map[string][]string `json:"base_versions,omitempty"`
-	MinSequence     map[string]int64    `json:"min_sequence,omitempty"`
-	MaxAge          string              `json:"max_age,omitempty"` // Go duration, or a number of days as "30d"
-	RecallLists     []string            `json:"recall_lists,omitempty"`
-	RecallThreshold int                 `json:"recall_threshold,omitempty"`
+	Type              string              `json:"type,omitempty"` // "patchkit.policy/v1" if given
+	Keys              []PolicyKey         `json:"keys,omitempty"`
+	Identities        []Identity          `json:"identities,omitempty"`
+	TrustedRoot       string              `json:"trusted_root,omitempty"` // path of a Sigstore trusted_root.json
+	InsecureIgnoreSCT bool                `json:"insecure_ignore_sct,omitempty"`
+	Threshold         int                 `json:"threshold,omitempty"`
+	Components        []string            `json:"components,omitempty"`
+	BaseVersions      map[string][]string `json:"base_versions,omitempty"`
+	MinSequence       map[string]int64    `json:"min_sequence,omitempty"`
+	MaxAge            string              `json:"max_age,omitempty"` // Go duration, or a number of days as "30d"
+	RecallLists       []string            `json:"recall_lists,omitempty"`
+	RecallThreshold   int                 `json:"recall_threshold,omitempty"`
 }
 
 // PolicyKey is a trusted key in a policy file: a PEM file or inline PEM text.
@@ -222,7 +226,7 @@ func ParsePolicy(b []byte, dir string) (*Policy, error) {
 		return filepath.Join(dir, p)
 	}
 	p := &Policy{
-		Identities: f.Identities, Threshold: f.Threshold, Components: f.Components,
+		Identities: f.Identities, Threshold: f.Threshold, InsecureIgnoreSCT: f.InsecureIgnoreSCT, Components: f.Components,
 		BaseVersions: f.BaseVersions, MinSequence: f.MinSequence, RecallThreshold: f.RecallThreshold,
 	}
 	var err error

@@ -160,8 +160,11 @@ func checkKeyless(sg *Signer, b *sgbundle.Bundle, data []byte, p *Policy) {
 		sg.Error = "keyless signature, and the policy trusts no identity"
 		return
 	}
-	sv, err := sgverify.NewVerifier(p.TrustedRoot,
-		sgverify.WithTransparencyLog(1), sgverify.WithObserverTimestamps(1), sgverify.WithSignedCertificateTimestamps(1))
+	opts := []sgverify.VerifierOption{sgverify.WithTransparencyLog(1), sgverify.WithObserverTimestamps(1)}
+	if !p.InsecureIgnoreSCT {
+		opts = append(opts, sgverify.WithSignedCertificateTimestamps(1))
+	}
+	sv, err := sgverify.NewVerifier(p.TrustedRoot, opts...)
 	if err != nil {
 		sg.Error = err.Error()
 		return
