@@ -59,8 +59,8 @@ type applier struct {
 	s           [numStreams][]byte // unread part of each stream
 	x86         bool               // segment predicts x86-64 displacements
 	m           relMap
-	segs        []loadSeg // old's PT_LOAD headers, read at the first x86 segment
-	haveSegs    bool
+	elf         *elfInfo // old's layout, read at the first x86 segment
+	haveELF     bool
 }
 
 // ReadHeader reads the header of a patch and returns the old and new sizes
@@ -204,8 +204,8 @@ func (a *applier) segment() error {
 	start := a.out
 	a.x86 = flags&flagX86 != 0
 	if a.x86 {
-		if !a.haveSegs {
-			a.segs, a.haveSegs = loadSegs(a.old, a.oldSize), true
+		if !a.haveELF {
+			a.elf, a.haveELF = readELF(a.old, a.oldSize), true
 		}
 		a.m = buildMap(a.s[stCtrl], a.oldPos, a.out, a.oldSize, a.newSize)
 	}
@@ -313,14 +313,14 @@ func (a *applier) addX86(n int64) error {
 		c0 := k
 		c1 := min(n, c0+int64(min(len(a.obuf)-a.on, 64<<10)))
 		sbase := max(c0-2, 0)
-		src, err := a.oldAt(opOld+sbase, min(c1+3, n)-sbase)
+		src, err := a.oldAt(opOld+sbase, min(c1+maxField-1, n)-sbase)
 		if err != nil {
 			return err
 		}
 		pred := a.obuf[a.on : a.on+int(c1-c0)]
 		copy(pred, src[c0-sbase:])
 		var e int
-		next, e = a.m.predict(a.segs, pred, int(c0), int(c1), src, int(sbase), int(n), next, opOld, dcur)
+		next, e = a.m.predict(a.elf, pred, int(c0), int(c1), src, int(sbase), int(n), next, opOld, dcur)
 		c1 = int64(e)
 		for p := c0; p < c1; {
 			if zl == 0 && ll == 0 {

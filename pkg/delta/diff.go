@@ -128,7 +128,7 @@ func (g *segment) run(base, nw []byte) int {
 
 // x86 recodes the runs of g against x86 displacement predictions. It
 // reports whether that made the runs and differences smaller.
-func (g *segment) x86(old, nw []byte, segs []loadSeg) bool {
+func (g *segment) x86(old, nw []byte, elf *elfInfo) bool {
 	m := buildMap(g.s[stCtrl], int64(g.oldPos), int64(g.newPos), int64(len(old)), int64(len(nw)))
 	if len(m) == 0 {
 		return false
@@ -139,7 +139,7 @@ func (g *segment) x86(old, nw []byte, segs []loadSeg) bool {
 	for _, o := range g.ops {
 		src := old[oldPos : oldPos+o.add]
 		pred = append(pred[:0], src...)
-		m.predict(segs, pred, 0, o.add, src, 0, o.add, 0, int64(oldPos), int64(newPos-oldPos))
+		m.predict(elf, pred, 0, o.add, src, 0, o.add, 0, int64(oldPos), int64(newPos-oldPos))
 		for i := 0; i < o.add; {
 			i += h.run(pred[i:], nw[newPos+i:newPos+o.add])
 		}
@@ -214,7 +214,7 @@ func encode(old, nw []byte, ops []op) ([]byte, error) {
 	// Executable code: predict moved displacements where differences are
 	// many enough for it to matter.
 	if isX86_64ELF(old) {
-		elf := loadSegs(bytes.NewReader(old), int64(len(old)))
+		elf := readELF(bytes.NewReader(old), int64(len(old)))
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, 2)
 		for _, g := range segs {

@@ -53,15 +53,36 @@ func isX86_64ELF(b []byte) bool {
 // [off, off+filesz) are mapped at vaddr, and memsz bytes are reserved there.
 type loadSeg struct {
 	off, vaddr, filesz, memsz int64
+	exec                      bool
 }
 
-// maxLoadSegs bounds the program headers read from old.
-const maxLoadSegs = 64
+// Region kinds: how predict treats the bytes of old.
+const (
+	kindCode  = iota // x86-64 instructions: rel32 and disp32 fields
+	kindData         // 8-byte aligned absolute addresses
+	kindEhHdr        // .eh_frame_hdr search table: 4-byte addresses relative to its start
+)
 
-// loadSegs reads the PT_LOAD program headers of an x86-64 ELF old file. It
-// returns nil (addresses are then taken as file offsets) when old is not one
-// or its headers are out of range. Encoder and decoder both call it on old.
-func loadSegs(old io.ReaderAt, oldSize int64) []loadSeg {
+type region struct {
+	start int64 // the region runs to the next region's start
+	kind  int
+}
+
+// elfInfo is what predict knows of old's layout. A nil *elfInfo treats all
+// of old as code and addresses as file offsets.
+type elfInfo struct {
+	segs          []loadSeg
+	regions       []region // sorted, the first starts at 0
+	ehOff, ehAddr int64    // PT_GNU_EH_FRAME, if ehOff >= 0
+}
+
+// maxProgHeaders bounds the program headers read from old.
+const maxProgHeaders = 64
+
+// readELF reads the program headers of an x86-64 ELF old file. It returns
+// nil when old is not one or its headers are out of range. Encoder and
+// decoder both call it on old.
+func readELF(old io.ReaderAt, oldSize int64) *elfInfo {
 	var eh [64]byte
 	if oldSize < 64 {
 		return nil
@@ -72,35 +93,89 @@ func loadSegs(old io.ReaderAt, oldSize int64) []loadSeg {
 	phoff := binary.LittleEndian.Uint64(eh[32:])
 	phentsize := int64(binary.LittleEndian.Uint16(eh[54:]))
 	phnum := int64(binary.LittleEndian.Uint16(eh[56:]))
-	if phentsize < 56 || phnum > maxLoadSegs || phoff > uint64(oldSize) || int64(phoff)+phnum*phentsize > oldSize {
+	if phentsize < 56 || phnum > maxProgHeaders || phoff > uint64(oldSize) || int64(phoff)+phnum*phentsize > oldSize {
 		return nil
 	}
-	var segs []loadSeg
+	e := &elfInfo{ehOff: -1}
+	var ehSize int64
 	ph := make([]byte, phentsize)
 	for i := range phnum {
 		if n, _ := old.ReadAt(ph, int64(phoff)+i*phentsize); int64(n) != phentsize {
 			return nil
 		}
-		if binary.LittleEndian.Uint32(ph) != 1 { // PT_LOAD
-			continue
+		typ := binary.LittleEndian.Uint32(ph)
+		off := int64(binary.LittleEndian.Uint64(ph[8:]) & (1<<40 - 1))
+		addr := int64(binary.LittleEndian.Uint64(ph[16:]) & (1<<47 - 1))
+		filesz := int64(binary.LittleEndian.Uint64(ph[32:]) & (1<<40 - 1))
+		switch typ {
+		case 1: // PT_LOAD
+			e.segs = append(e.segs, loadSeg{
+				off:    off,
+				vaddr:  addr,
+				filesz: filesz,
+				memsz:  int64(binary.LittleEndian.Uint64(ph[40:]) & (1<<40 - 1)),
+				exec:   binary.LittleEndian.Uint32(ph[4:])&1 != 0,
+			})
+		case 0x6474e550: // PT_GNU_EH_FRAME
+			if e.ehOff < 0 && filesz >= 12 {
+				e.ehOff, e.ehAddr, ehSize = off, addr, filesz
+			}
 		}
-		g := loadSeg{
-			off:    int64(binary.LittleEndian.Uint64(ph[8:]) & (1<<40 - 1)),
-			vaddr:  int64(binary.LittleEndian.Uint64(ph[16:]) & (1<<47 - 1)),
-			filesz: int64(binary.LittleEndian.Uint64(ph[32:]) & (1<<40 - 1)),
-			memsz:  int64(binary.LittleEndian.Uint64(ph[40:]) & (1<<40 - 1)),
-		}
-		segs = append(segs, g)
 	}
-	return segs
+	// Regions: the table of .eh_frame_hdr, else code in executable
+	// segments, else data.
+	cuts := []int64{0}
+	for _, g := range e.segs {
+		cuts = append(cuts, g.off, g.off+g.filesz)
+	}
+	if e.ehOff >= 0 {
+		cuts = append(cuts, e.ehOff+12, e.ehOff+ehSize)
+	}
+	slices.Sort(cuts)
+	cuts = slices.Compact(cuts)
+	for _, c := range cuts {
+		k := kindData
+		if e.ehOff >= 0 && c >= e.ehOff+12 && c < e.ehOff+ehSize {
+			k = kindEhHdr
+		} else {
+			for _, g := range e.segs {
+				if g.exec && c >= g.off && c-g.off < g.filesz {
+					k = kindCode
+					break
+				}
+			}
+		}
+		if n := len(e.regions); n == 0 || e.regions[n-1].kind != k {
+			e.regions = append(e.regions, region{c, k})
+		}
+	}
+	return e
+}
+
+// regionAt returns the kind of old position j and where that region ends.
+func (e *elfInfo) regionAt(j int64) (kind int, end int64) {
+	if e == nil {
+		return kindCode, 1 << 62
+	}
+	i := len(e.regions) - 1
+	for i > 0 && e.regions[i].start > j {
+		i--
+	}
+	end = 1 << 62
+	if i+1 < len(e.regions) {
+		end = e.regions[i+1].start
+	}
+	return e.regions[i].kind, end
 }
 
 // vaddr returns the address old file offset off is loaded at (off itself
 // outside every segment).
-func vaddr(segs []loadSeg, off int64) int64 {
-	for _, g := range segs {
-		if off >= g.off && off-g.off < g.filesz {
-			return off - g.off + g.vaddr
+func (e *elfInfo) vaddr(off int64) int64 {
+	if e != nil {
+		for _, g := range e.segs {
+			if off >= g.off && off-g.off < g.filesz {
+				return off - g.off + g.vaddr
+			}
 		}
 	}
 	return off
@@ -109,10 +184,12 @@ func vaddr(segs []loadSeg, off int64) int64 {
 // fileOff returns the old file offset that address va is loaded from;
 // addresses past a segment's file bytes (.bss) map to its last file byte,
 // which moves with them. Addresses outside every segment map to themselves.
-func fileOff(segs []loadSeg, va int64) int64 {
-	for _, g := range segs {
-		if va >= g.vaddr && va-g.vaddr < max(g.memsz, g.filesz) {
-			return g.off + min(va-g.vaddr, max(g.filesz-1, 0))
+func (e *elfInfo) fileOff(va int64) int64 {
+	if e != nil {
+		for _, g := range e.segs {
+			if va >= g.vaddr && va-g.vaddr < max(g.memsz, g.filesz) {
+				return g.off + min(va-g.vaddr, max(g.filesz-1, 0))
+			}
 		}
 	}
 	return va
@@ -200,34 +277,85 @@ func (m relMap) delta(t int64) (int64, bool) {
 	return m[lo-1].d, true
 }
 
-// predict rewrites the displacement fields of one add op in pred. The op
-// has n bytes and starts at old position opOld, moving by dcur; segs are
-// old's load segments, which turn a field's target address into the old
-// file offset whose move the map knows. pred holds
-// op positions [c0, c1) (old bytes on entry); src holds the old bytes of op
-// positions [sbase, min(c1+3, n)) with sbase <= max(c0-2, 0). The scan
-// resumes at next (<= c0 on the first call: 0). It returns where to resume
-// and the end of the bytes it finished: c1, or less when a field would
-// cross c1 (the caller then ends its chunk there; chunks of at least 4
-// bytes always make progress).
-func (m relMap) predict(segs []loadSeg, pred []byte, c0, c1 int, src []byte, sbase int, n, next int, opOld, dcur int64) (int, int) {
-	k := max(next, 2)
-	for ; k < c1 && k+4 <= n; k++ {
-		b1, b2 := src[k-1-sbase], src[k-2-sbase]
-		if b1 != 0xE8 && b1 != 0xE9 && !(b2 == 0x0F && b1&0xF0 == 0x80) && !(b1&0xC7 == 0x05 && relOps[b2]) {
-			continue
+// maxField is the widest field predict rewrites.
+const maxField = 8
+
+// predict rewrites the address fields of one add op in pred. The op has n
+// bytes and starts at old position opOld, moving by dcur; e tells code from
+// data and turns a field's target address into the old file offset whose
+// move the map knows. pred holds op positions [c0, c1) (old bytes on
+// entry); src holds the old bytes of op positions [sbase, min(c1+7, n))
+// with sbase <= max(c0-2, 0). The scan resumes at next (0 on the first
+// call). It returns where to resume and the end of the bytes it finished:
+// c1, or less when a field would cross c1 (the caller then ends its chunk
+// there; chunks of at least maxField bytes always make progress).
+func (m relMap) predict(e *elfInfo, pred []byte, c0, c1 int, src []byte, sbase int, n, next int, opOld, dcur int64) (int, int) {
+	k := next
+	for k < c1 {
+		kind, rend := e.regionAt(opOld + int64(k))
+		end := int(min(int64(c1), rend-opOld))
+		var w int // width of a hit at k, 0 for none
+		switch kind {
+		case kindCode:
+			for k = max(k, 2); k < end && k+4 <= n; k++ {
+				b1, b2 := src[k-1-sbase], src[k-2-sbase]
+				if b1 != 0xE8 && b1 != 0xE9 && !(b2 == 0x0F && b1&0xF0 == 0x80) && !(b1&0xC7 == 0x05 && relOps[b2]) {
+					continue
+				}
+				v := int32(binary.LittleEndian.Uint32(src[k-sbase:]))
+				dt, ok := m.delta(e.fileOff(e.vaddr(opOld+int64(k)) + 4 + int64(v)))
+				if !ok {
+					continue
+				}
+				if k+4 > c1 {
+					return k, k
+				}
+				binary.LittleEndian.PutUint32(pred[k-c0:], uint32(v+int32(dt-dcur)))
+				w = 4
+				break
+			}
+		case kindData:
+			// Next 8-byte aligned position.
+			k += int(-(opOld + int64(k)) & 7)
+			for ; k < end && k+8 <= n; k += 8 {
+				v := int64(binary.LittleEndian.Uint64(src[k-sbase:]))
+				if v <= 0 || v >= 1<<47 {
+					continue
+				}
+				dt, ok := m.delta(e.fileOff(v))
+				if !ok || dt == 0 {
+					continue
+				}
+				if k+8 > c1 {
+					return k, k
+				}
+				binary.LittleEndian.PutUint64(pred[k-c0:], uint64(v+dt))
+				w = 8
+				break
+			}
+		case kindEhHdr:
+			// 4-byte entries from ehOff+12, relative to ehAddr.
+			k += int(-(opOld + int64(k) - e.ehOff) & 3)
+			dh, okh := m.delta(e.ehOff)
+			for ; okh && k < end && k+4 <= n; k += 4 {
+				v := int32(binary.LittleEndian.Uint32(src[k-sbase:]))
+				dt, ok := m.delta(e.fileOff(e.ehAddr + int64(v)))
+				if !ok || dt == dh {
+					continue
+				}
+				if k+4 > c1 {
+					return k, k
+				}
+				binary.LittleEndian.PutUint32(pred[k-c0:], uint32(v+int32(dt-dh)))
+				w = 4
+				break
+			}
 		}
-		v := int32(binary.LittleEndian.Uint32(src[k-sbase:]))
-		j := opOld + int64(k)
-		dt, ok := m.delta(fileOff(segs, vaddr(segs, j)+4+int64(v)))
-		if !ok {
-			continue
+		if w > 0 {
+			k += w
+		} else if k < end {
+			k = end // no field fits before the op ends
 		}
-		if k+4 > c1 {
-			return k, k
-		}
-		binary.LittleEndian.PutUint32(pred[k-c0:], uint32(v+int32(dt-dcur)))
-		k += 3
 	}
 	return k, c1
 }
