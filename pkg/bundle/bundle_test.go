@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"fmt"
 	"bytes"
 	"context"
 	"errors"
@@ -45,6 +46,7 @@ var (
 		"lib/data.txt":      "old data",
 		"lib/gone.txt":      "to be deleted",
 		"bin/tool":          "#!/bin/sh\necho tool\n",
+		"lib/big.so":        bigFile(0),
 	}
 	testTarget = map[string]string{
 		"lib/libfoo.so.1.1": strings.Repeat("new library code ", 200),
@@ -53,8 +55,24 @@ var (
 		"bin/tool":          "#!/bin/sh\necho tool\n",
 		"share/doc/readme":  "hello",
 		"share/empty/":      "",
+		"lib/big.so":        bigFile(1),
 	}
 )
+
+// bigFile is pseudo-random content (so compression cannot beat a delta) with a small
+// edit that depends on version.
+func bigFile(version int) string {
+	b := make([]byte, 64<<10)
+	x := uint32(2463534242)
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = byte(x)
+	}
+	copy(b[30000:], fmt.Sprintf("version %d of the bounds check", version))
+	return string(b)
+}
 
 // testBundle makes a small bundle exercising every op and returns its bytes and trees.
 func testBundle(t testing.TB) (data []byte, base, target string) {
@@ -116,6 +134,7 @@ func TestCreateOps(t *testing.T) {
 	want := map[string]Op{
 		"bin/tool":          OpMode,
 		"lib/data.txt":      OpReplace,
+		"lib/big.so":        OpPatch,
 		"lib/gone.txt":      OpDelete,
 		"lib/libfoo.so.1":   OpLink,
 		"lib/libfoo.so.1.0": OpDelete,
@@ -159,7 +178,7 @@ func TestExtractRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Deleted != 2 || res.Files != 4 || res.Symlinks != 1 {
+	if res.Deleted != 2 || res.Files != 5 || res.Symlinks != 1 {
 		t.Errorf("result %+v", res)
 	}
 	for name, content := range testTarget {

@@ -45,6 +45,9 @@ type CreateOptions struct {
 	PinUnchanged bool
 	// NoDelta stores every changed file in full.
 	NoDelta bool
+	// Exclude lists path.Match patterns of component-relative paths to leave out of the
+	// bundle; a pattern matching a directory leaves out everything below it too.
+	Exclude []string
 	// Progress, if set, is called as work advances, with bytes done and bytes in all.
 	Progress func(done, total int64)
 }
@@ -169,6 +172,11 @@ func Create(ctx context.Context, w io.Writer, opts *CreateOptions) (*Manifest, e
 			return nil, fmt.Errorf("component %s: reading target tree: %w", src.Name, err)
 		}
 		for _, p := range unionKeys(base, target) {
+			if ex, err := excluded(p, opts.Exclude); err != nil {
+				return nil, err
+			} else if ex {
+				continue
+			}
 			full := p
 			if src.Root != "" {
 				full = src.Root + "/" + p
@@ -410,7 +418,8 @@ func encodeAll(ctx context.Context, files []*pending, useDelta bool, prog *progr
 		if err != nil {
 			return err
 		}
-		codec, stored := CodecZstd, compressZstd(data)
+		var codec string
+		var stored []byte
 		if useDelta && f.base != nil && f.base.node.Type == TypeFile && deltaEncoder != nil {
 			old, err := readChecked(f.base)
 			if err != nil {
@@ -420,10 +429,17 @@ func encodeAll(ctx context.Context, files []*pending, useDelta bool, prog *progr
 			if err != nil {
 				return fmt.Errorf("%s: computing delta: %w", f.file.Path, err)
 			}
-			if len(patch) < len(stored) {
-				codec, stored = deltaEncoder.codec, patch
-				f.file.Op = OpPatch
+			codec, stored = deltaEncoder.codec, patch
+		}
+		// The full content is compressed unless the delta is so small that compression
+		// could not beat it (it would need a ratio above deltaAlwaysPays).
+		if stored == nil || int64(len(stored))*deltaAlwaysPays >= int64(len(data)) {
+			if full := compressZstd(data); stored == nil || len(full) <= len(stored) {
+				codec, stored = CodecZstd, full
 			}
+		}
+		if codec != CodecZstd {
+			f.file.Op = OpPatch
 		}
 		sum := sha256.Sum256(stored)
 		f.file.Payload = &Payload{Codec: codec, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(stored))}
@@ -431,6 +447,26 @@ func encodeAll(ctx context.Context, files []*pending, useDelta bool, prog *progr
 		prog.advance(f.file.Target.Size)
 		return nil
 	})
+}
+
+// deltaAlwaysPays is the compression ratio above which a delta is kept without
+// compressing the full content to compare.
+const deltaAlwaysPays = 256
+
+// excluded reports whether p or one of its parent directories matches a pattern.
+func excluded(p string, patterns []string) (bool, error) {
+	for _, pat := range patterns {
+		for q := p; q != "."; q = path.Dir(q) {
+			ok, err := path.Match(pat, q)
+			if err != nil {
+				return false, fmt.Errorf("exclude pattern %q: %w", pat, err)
+			}
+			if ok {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // deltaEncoder is the delta codec create uses, when one is linked in.
