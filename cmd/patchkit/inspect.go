@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/patchkit/patchkit/pkg/bundle"
+	"github.com/patchkit/patchkit/pkg/sign"
 	"github.com/spf13/cobra"
 )
 
@@ -62,9 +63,42 @@ type inspectReport struct {
 	Totals     inspectTotals      `json:"totals"`
 }
 
+// signatureInfo lists a signature member and who claims to have made it (not verified).
 type signatureInfo struct {
 	Member string `json:"member"`
 	Size   int    `json:"size"`
+	*sign.Description
+	Error string `json:"error,omitempty"` // the member is not a readable Sigstore bundle
+}
+
+func newSignatureInfo(s bundle.Signature) signatureInfo {
+	info := signatureInfo{Member: s.Member, Size: len(s.Data)}
+	d, err := sign.Describe(s.Data)
+	if err != nil {
+		info.Error = err.Error()
+	} else {
+		info.Description = d
+	}
+	return info
+}
+
+func (s signatureInfo) String() string {
+	var who string
+	switch {
+	case s.Description == nil:
+		who = "unreadable: " + s.Error
+	case s.Kind == "key":
+		who = "key " + orDash(s.Key)
+	default:
+		who = "keyless " + s.Identity
+		if s.Issuer != "" {
+			who += " (" + s.Issuer + ")"
+		}
+		if s.SignedAt != "" {
+			who += " at " + s.SignedAt
+		}
+	}
+	return fmt.Sprintf("%s: %s (%d bytes, not verified here)", s.Member, who, s.Size)
 }
 
 type inspectPath struct {
@@ -136,7 +170,7 @@ func newInspectReport(path string, size int64, r *bundle.Reader) *inspectReport 
 		rep.Created = time.Unix(m.Created, 0).UTC().Format(time.RFC3339)
 	}
 	for _, s := range r.Signatures() {
-		rep.Signatures = append(rep.Signatures, signatureInfo{Member: s.Member, Size: len(s.Data)})
+		rep.Signatures = append(rep.Signatures, newSignatureInfo(s))
 	}
 	for _, f := range m.Files {
 		p := inspectPath{Path: f.Path, Component: f.Component, Op: string(f.Op)}
@@ -204,7 +238,7 @@ func (rep *inspectReport) render(w io.Writer) error {
 		row("signatures", "none (unsigned)")
 	}
 	for _, s := range rep.Signatures {
-		row("signature", fmt.Sprintf("%s (%d bytes, not verified here)", s.Member, s.Size))
+		row("signature", s.String())
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,12 +14,21 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// attached names a signature added with --attach in the sign report.
+type attached string
+
+func (a attached) String() string { return "attached " + string(a) }
+func (a attached) Sign(context.Context, []byte) ([]byte, error) {
+	return nil, errors.New("attached signatures are not made here")
+}
+
 // idTokenEnv holds the OIDC token for keyless signing, as in cosign.
 const idTokenEnv = "SIGSTORE_ID_TOKEN"
 
 type signOptions struct {
 	output       outputOptions
 	keys         []string
+	attach       []string
 	out          string
 	signatureOut string
 	keyless      bool
@@ -29,6 +41,7 @@ func (o *signOptions) addFlags(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	o.output.addFlags(fs)
 	fs.StringArrayVar(&o.keys, "key", nil, "private key file (PEM, cosign's encrypted format accepted) or KMS URI; repeatable: one signature per key")
+	fs.StringArrayVar(&o.attach, "attach", nil, "add a signature made elsewhere (a Sigstore bundle over the manifest, e.g. from cosign sign-blob); repeatable")
 	fs.StringVarP(&o.out, "output", "o", "", "write the signed bundle here instead of replacing FILE")
 	fs.StringVar(&o.signatureOut, "signature-out", "", "also write the new signature (a Sigstore bundle) to this file, for cosign verify-blob")
 	fs.BoolVar(&o.keyless, "keyless", false, "sign keyless: OIDC token -> Fulcio certificate -> Rekor entry (needs the network)")
@@ -39,6 +52,7 @@ func (o *signOptions) addFlags(cmd *cobra.Command) {
 
 func (o *signOptions) validate() error {
 	n := len(o.keys)
+	nAttach := len(o.attach)
 	if o.keyless {
 		n++
 		if o.idToken == "" {
@@ -48,8 +62,8 @@ func (o *signOptions) validate() error {
 			return usagef("--keyless needs an OIDC token: --identity-token or $%s", idTokenEnv)
 		}
 	}
-	if n == 0 {
-		return usagef("give --key KEY (repeatable) or --keyless")
+	if n+nAttach == 0 {
+		return usagef("give --key KEY (repeatable), --keyless or --attach SIG")
 	}
 	if o.signatureOut != "" && n != 1 {
 		return usagef("--signature-out writes one signature: sign with exactly one key")
@@ -140,6 +154,22 @@ func runSign(cmd *cobra.Command, o *signOptions, path string) error {
 		all = append(all, s.Data)
 	}
 	all = append(all, newSigs...)
+	for _, a := range o.attach {
+		sig, err := os.ReadFile(a)
+		if err != nil {
+			return err
+		}
+		if err := sign.CheckDetached(sig, r.ManifestBytes()); err != nil {
+			return fmt.Errorf("--attach %s: %w", a, err)
+		}
+		for _, prev := range all {
+			if bytes.Equal(prev, sig) {
+				return fmt.Errorf("--attach %s: the bundle already holds this signature", a)
+			}
+		}
+		all = append(all, sig)
+		signers = append(signers, attached(a))
+	}
 	out := o.out
 	if out == "" {
 		out = path
