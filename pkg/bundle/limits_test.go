@@ -1,8 +1,8 @@
 package bundle
 
 import (
-	"fmt"
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 )
