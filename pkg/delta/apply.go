@@ -18,8 +18,12 @@ func corrupt(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
 }
 
-// ioBufSize is the size of the buffer Apply reads old through.
-const ioBufSize = 256 << 10
+// ioBufSize is the size of the buffers Apply reads old through and writes
+// new through; minFill is the least it reads from old at a time.
+const (
+	ioBufSize = 256 << 10
+	minFill   = 4 << 10
+)
 
 // Apply writes the result of applying patch to old into w. newSize is the
 // target size the caller expects: Apply fails if the patch would produce more
@@ -52,6 +56,7 @@ type applier struct {
 	dec     *zstd.Decoder
 
 	oldPos, out int64
+	opEnd       int64 // old position where the current add op ends
 	win         []byte // old[winPos:winPos+len(win)]
 	winPos      int64
 	obuf        []byte // output not yet written
@@ -250,6 +255,7 @@ func (a *applier) op() error {
 	if add > uint64(a.oldSize-a.oldPos) {
 		return corrupt("op reads past the end of old")
 	}
+	a.opEnd = a.oldPos + int64(add)
 	if a.x86 {
 		if err := a.addX86(int64(add)); err != nil {
 			return err
@@ -313,7 +319,7 @@ func (a *applier) addX86(n int64) error {
 		c0 := k
 		c1 := min(n, c0+int64(min(len(a.obuf)-a.on, 64<<10)))
 		sbase := max(c0-2, 0)
-		src, err := a.oldAt(opOld+sbase, min(c1+maxField-1, n)-sbase)
+		src, err := a.oldAt(opOld+sbase, min(c1+maxField-1, n)-sbase, opOld+n)
 		if err != nil {
 			return err
 		}
@@ -360,9 +366,9 @@ func (a *applier) addX86(n int64) error {
 
 // oldAt returns old[p:p+n] from the window, refilling it if needed; n must
 // not exceed the window size.
-func (a *applier) oldAt(p, n int64) ([]byte, error) {
+func (a *applier) oldAt(p, n, opEnd int64) ([]byte, error) {
 	if p < a.winPos || p+n > a.winPos+int64(len(a.win)) {
-		if err := a.fill(p); err != nil {
+		if err := a.fill(p, max(n, opEnd-p)); err != nil {
 			return nil, err
 		}
 	}
@@ -382,7 +388,7 @@ func (a *applier) copyOld(n int64, diff []byte) error {
 		}
 		// Refill the old window when oldPos is outside it.
 		if a.oldPos < a.winPos || a.oldPos >= a.winPos+int64(len(a.win)) {
-			if err := a.fill(a.oldPos); err != nil {
+			if err := a.fill(a.oldPos, a.opEnd-a.oldPos); err != nil {
 				return err
 			}
 		}
@@ -403,12 +409,13 @@ func (a *applier) copyOld(n int64, diff []byte) error {
 	return nil
 }
 
-// fill reads the window from old position p on.
-func (a *applier) fill(p int64) error {
+// fill reads the window from old position p on: want bytes (what is left
+// of the op), at least minFill and at most the window size.
+func (a *applier) fill(p, want int64) error {
 	if a.win == nil {
 		a.win = make([]byte, ioBufSize)
 	}
-	k := min(int64(cap(a.win)), a.oldSize-p)
+	k := min(int64(cap(a.win)), a.oldSize-p, max(want, minFill))
 	a.win = a.win[:k]
 	m, err := a.old.ReadAt(a.win, p)
 	if int64(m) != k {

@@ -296,6 +296,13 @@ func appendUvarint(b []byte, vs ...uint64) []byte {
 // ins are inserted before the given indices, and every displacement is laid
 // out again, as a compiler and linker would.
 func fakeCode(r *rand.Rand, n int, ins map[int]int) (old, nw []byte) {
+	return fakeELF(r, n, ins, false)
+}
+
+// fakeELF is fakeCode, and with withELF also program headers, a data
+// segment of 8-byte pointers to instructions and an .eh_frame_hdr-like
+// table of 4-byte offsets to instructions.
+func fakeELF(r *rand.Rand, n int, ins map[int]int, withELF bool) (old, nw []byte) {
 	type insn struct {
 		op     []byte
 		target int // instruction index, -1 for filler
@@ -314,8 +321,16 @@ func fakeCode(r *rand.Rand, n int, ins map[int]int) (old, nw []byte) {
 			prog[i] = insn{target: -1, fill: codeLike(r, 1+r.IntN(12))}
 		}
 	}
-	layout := func(prog []insn) []byte {
-		hdr := make([]byte, 64)
+	ptrs := make([]int, n/4) // instruction indices that data points to
+	for i := range ptrs {
+		ptrs[i] = r.IntN(n)
+	}
+	layout := func(prog []insn, ptrs []int) []byte {
+		hdrLen := 64
+		if withELF {
+			hdrLen += 4 * 56
+		}
+		hdr := make([]byte, hdrLen)
 		copy(hdr, "\x7fELF\x02\x01\x01")
 		hdr[18] = 0x3E
 		pos := make([]int, len(prog))
@@ -338,9 +353,42 @@ func fakeCode(r *rand.Rand, n int, ins map[int]int) (old, nw []byte) {
 			end := pos[i] + len(in.op) + 4
 			b = binary.LittleEndian.AppendUint32(b, uint32(int32(pos[in.target]-end)))
 		}
+		if !withELF {
+			return b
+		}
+		codeEnd := len(b)
+		for len(b)%8 != 0 {
+			b = append(b, 0)
+		}
+		dataStart := len(b)
+		for _, t := range ptrs {
+			b = binary.LittleEndian.AppendUint64(b, uint64(pos[t]))
+		}
+		ehStart := len(b)
+		b = append(b, 1, 0x1b, 0x03, 0x3b, 0, 0, 0, 0, 0, 0, 0, 0)
+		for _, t := range ptrs {
+			b = binary.LittleEndian.AppendUint32(b, uint32(int32(pos[t]-ehStart)))
+		}
+		binary.LittleEndian.PutUint64(b[32:], 64) // e_phoff
+		binary.LittleEndian.PutUint16(b[54:], 56) // e_phentsize
+		binary.LittleEndian.PutUint16(b[56:], 4)  // e_phnum
+		ph := func(i int, typ, flags uint32, off, size int) {
+			h := b[64+56*i:]
+			binary.LittleEndian.PutUint32(h, typ)
+			binary.LittleEndian.PutUint32(h[4:], flags)
+			for _, f := range []int{8, 16, 24} { // offset, vaddr, paddr
+				binary.LittleEndian.PutUint64(h[f:], uint64(off))
+			}
+			binary.LittleEndian.PutUint64(h[32:], uint64(size))
+			binary.LittleEndian.PutUint64(h[40:], uint64(size))
+		}
+		ph(0, 1, 4, 0, hdrLen)
+		ph(1, 1, 5, hdrLen, codeEnd-hdrLen)
+		ph(2, 1, 6, dataStart, len(b)-dataStart)
+		ph(3, 0x6474e550, 4, ehStart, len(b)-ehStart)
 		return b
 	}
-	old = layout(prog)
+	old = layout(prog, ptrs)
 	var prog2 []insn
 	remap := make([]int, n)
 	for i, in := range prog {
@@ -355,7 +403,46 @@ func fakeCode(r *rand.Rand, n int, ins map[int]int) (old, nw []byte) {
 			prog2[i].target = remap[prog2[i].target]
 		}
 	}
-	return old, layout(prog2)
+	ptrs2 := make([]int, len(ptrs))
+	for i, t := range ptrs {
+		ptrs2[i] = remap[t]
+	}
+	return old, layout(prog2, ptrs2)
+}
+
+func TestX86ELF(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(15, 16))
+	ins := map[int]int{}
+	for range 20 {
+		ins[r.IntN(60000)] = 1 + r.IntN(5)
+	}
+	old, nw := fakeELF(r, 60000, ins, true)
+	e := readELF(bytes.NewReader(old), int64(len(old)))
+	if e == nil || len(e.segs) != 3 || e.ehOff < 0 {
+		t.Fatalf("fake ELF not recognised: %+v", e)
+	}
+	kinds := map[int]bool{}
+	for _, g := range e.regions {
+		kinds[g.kind] = true
+	}
+	if !kinds[kindCode] || !kinds[kindData] || !kinds[kindEhHdr] {
+		t.Fatalf("regions %+v lack a kind", e.regions)
+	}
+	patch := roundTrip(t, old, nw)
+	// Without program headers, data and table get no prediction.
+	noELF := append([]byte(nil), old...)
+	binary.LittleEndian.PutUint16(noELF[56:], 0)
+	noELF2 := append([]byte(nil), nw...)
+	binary.LittleEndian.PutUint16(noELF2[56:], 0)
+	plain := roundTrip(t, noELF, noELF2)
+	t.Logf("%d -> %d bytes: patch %d bytes with ELF layout, %d without", len(old), len(nw), len(patch), len(plain))
+	if len(patch) >= len(plain)*3/4 {
+		t.Errorf("ELF layout did not pay: %d vs %d bytes", len(patch), len(plain))
+	}
+	for range 3 {
+		roundTrip(t, old, mutate(r, nw, 1+r.IntN(30)))
+	}
 }
 
 func TestX86(t *testing.T) {

@@ -37,6 +37,8 @@ func fuzzSeeds(f *testing.F) {
 	add(bytes.Repeat([]byte{0}, 500), bytes.Repeat([]byte{0}, 400))
 	old, nw := fakeCode(r, 300, map[int]int{10: 2, 200: 1})
 	add(old, nw)
+	old, nw = fakeELF(r, 300, map[int]int{10: 2, 200: 1}, true)
+	add(old, nw)
 }
 
 // FuzzApply checks that Apply never panics, never writes past newSize, and

@@ -43,6 +43,15 @@ var relOps = func() (t [256]bool) {
 	return
 }()
 
+// maybeField marks the bytes that may end an opcode followed by a 32-bit
+// displacement: a quick filter before the exact test in predict.
+var maybeField = func() (t [256]bool) {
+	for b := range 256 {
+		t[b] = b == 0xE8 || b == 0xE9 || b&0xF0 == 0x80 || b&0xC7 == 0x05
+	}
+	return
+}()
+
 // isX86_64ELF reports whether b starts like an x86-64 ELF file.
 func isX86_64ELF(b []byte) bool {
 	return len(b) >= 20 && string(b[:4]) == "\x7fELF" && b[4] == 2 && b[5] == 1 &&
@@ -298,7 +307,11 @@ func (m relMap) predict(e *elfInfo, pred []byte, c0, c1 int, src []byte, sbase i
 		switch kind {
 		case kindCode:
 			for k = max(k, 2); k < end && k+4 <= n; k++ {
-				b1, b2 := src[k-1-sbase], src[k-2-sbase]
+				b1 := src[k-1-sbase]
+				if !maybeField[b1] {
+					continue
+				}
+				b2 := src[k-2-sbase]
 				if b1 != 0xE8 && b1 != 0xE9 && !(b2 == 0x0F && b1&0xF0 == 0x80) && !(b1&0xC7 == 0x05 && relOps[b2]) {
 					continue
 				}
