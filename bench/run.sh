@@ -54,17 +54,18 @@ done <"$out/versions.txt"
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-# measure LABEL CMD...: runs CMD (REPEAT or $reps times) under GNU time;
-# sets $secs and $rss (MB) to the medians.
+# measure CMD...: runs CMD ($reps times) under GNU time; sets $secs (wall),
+# $cpu (user+sys) and $rss (MB) to the medians.
 measure() {
-  local t ts=() ms=() i
+  local t u s m ts=() cs=() ms=() i
   for ((i = 0; i < reps; i++)); do
-    /usr/bin/time -f "%e %M" -o "$out/time" "$@" >/dev/null 2>"$out/stderr" || {
+    /usr/bin/time -f "%e %U %S %M" -o "$out/time" "$@" >/dev/null 2>"$out/stderr" || {
       echo "run.sh: failed: $*" >&2; cat "$out/stderr" >&2; return 1; }
-    read -r t m <"$out/time"
-    ts+=("$t"); ms+=("$m")
+    read -r t u s m <"$out/time"
+    ts+=("$t"); ms+=("$m"); cs+=("$(awk -v u="$u" -v s="$s" 'BEGIN {print u + s}')")
   done
   secs=$(printf '%s\n' "${ts[@]}" | median)
+  cpu=$(printf '%s\n' "${cs[@]}" | median)
   rss=$(printf '%s\n' "${ms[@]}" | median | awk '{printf "%.0f", $1/1024}')
 }
 
@@ -74,8 +75,8 @@ wlog() { # zstd --long window log for a size
   echo $((w < 31 ? w : 31))
 }
 
-printf '| pair | file | old → new bytes | tool | patch bytes | × bsdiff | create s | create MB | apply s | apply MB | round trip |\n'
-printf '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|\n'
+printf '| pair | file | old → new bytes | tool | patch bytes | × bsdiff | create s | create cpu s | create MB | apply s | apply cpu s | apply MB | round trip |\n'
+printf '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n'
 identical=0
 for p in "${pairs[@]}"; do
   read -r name a b <<<"$p"
@@ -94,35 +95,35 @@ for p in "${pairs[@]}"; do
       rm -f "$patch" "$res"
       case $tool in
       patchkit)
-        measure "$out/deltabench" diff "$old" "$new" "$patch"; cs=$secs cm=$rss
+        measure "$out/deltabench" diff "$old" "$new" "$patch"; cs=$secs cc=$cpu cm=$rss
         measure "$out/deltabench" apply "$old" "$patch" "$res" ;;
       bsdiff)
         ((big)) && reps=1
-        measure bsdiff "$old" "$new" "$patch"; cs=$secs cm=$rss
+        measure bsdiff "$old" "$new" "$patch"; cs=$secs cc=$cpu cm=$rss
         measure bspatch "$old" "$res" "$patch" ;;
       xdelta3)
         # -D -R: no external (de)compression of .gz inputs
-        measure xdelta3 -9 -D -R -f -e -s "$old" "$new" "$patch"; cs=$secs cm=$rss
+        measure xdelta3 -9 -D -R -f -e -s "$old" "$new" "$patch"; cs=$secs cc=$cpu cm=$rss
         measure xdelta3 -D -R -f -d -s "$old" "$patch" "$res" ;;
       zstd)
         ((big)) && reps=1
         w=$(wlog $((osz > nsz ? osz : nsz)))
-        measure zstd -q -f -19 --long="$w" --patch-from="$old" "$new" -o "$patch"; cs=$secs cm=$rss
+        measure zstd -q -f -19 --long="$w" --patch-from="$old" "$new" -o "$patch"; cs=$secs cc=$cpu cm=$rss
         measure zstd -q -f -d --long="$w" --patch-from="$old" "$patch" -o "$res" ;;
       esac
       ok=yes; cmp -s "$res" "$new" || ok=NO
       size[$tool]=$(stat -c %s "$patch")
-      row[$tool]="${size[$tool]}|$cs|$cm|$secs|$rss|$ok"
+      row[$tool]="${size[$tool]}|$cs|$cc|$cm|$secs|$cpu|$rss|$ok"
     done
     for tool in $TOOLS; do
-      IFS='|' read -r bytes cs cm as am ok <<<"${row[$tool]}"
+      IFS='|' read -r bytes cs cc cm as ac am ok <<<"${row[$tool]}"
       ratio=-
       [ -z "${size[bsdiff]:-}" ] || ratio=$(awk -v a="$bytes" -v b="${size[bsdiff]}" 'BEGIN {printf "%.2f", a/b}')
-      printf '| %s | %s | %s → %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
-        "$label" "${rel#./}" "$osz" "$nsz" "$tool" "$bytes" "$ratio" "$cs" "$cm" "$as" "$am" "$ok"
+      printf '| %s | %s | %s → %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+        "$label" "${rel#./}" "$osz" "$nsz" "$tool" "$bytes" "$ratio" "$cs" "$cc" "$cm" "$as" "$ac" "$am" "$ok"
     done
     unset size row
   done < <(cd "$b" && find . -type f | LC_ALL=C sort)
 done
 echo
-echo "Identical files skipped: $identical. Times are medians of $REPEAT runs (bsdiff and zstd: 1 run on files > 32 MiB); MB is peak RSS."
+echo "Identical files skipped: $identical. Times are medians of $REPEAT runs (bsdiff and zstd: 1 run on files > 32 MiB): s is wall time, cpu s is user + sys; MB is peak RSS. Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."

@@ -56,7 +56,7 @@ type applier struct {
 	dec     *zstd.Decoder
 
 	oldPos, out int64
-	opEnd       int64 // old position where the current add op ends
+	opEnd       int64  // old position where the current add op ends
 	win         []byte // old[winPos:winPos+len(win)]
 	winPos      int64
 	obuf        []byte // output not yet written
