@@ -5,11 +5,14 @@ import (
 	"os"
 
 	"github.com/patchkit/patchkit/pkg/bundle"
+	"github.com/patchkit/patchkit/pkg/verify"
 	"github.com/spf13/cobra"
 )
 
 type extractOptions struct {
 	output   outputOptions
+	trust    trustOptions
+	at       string
 	manifest bool
 	base     string
 	out      string
@@ -21,6 +24,8 @@ func (o *extractOptions) addFlags(cmd *cobra.Command) {
 	fs.BoolVar(&o.manifest, "manifest", false, "write the exact manifest bytes (what signatures cover) to stdout")
 	fs.StringVar(&o.base, "base", "", "base tree the bundle applies to (needed for delta payloads; checked by digest)")
 	fs.StringVarP(&o.out, "output", "o", "", "directory to create with the target state of every touched path")
+	o.trust.addFlags(fs)
+	fs.StringVar(&o.at, "at", "", "with a trust source: check expiry at this time (RFC 3339 or @UNIXSECONDS) instead of now")
 	cmd.MarkFlagsOneRequired("manifest", "output")
 	cmd.MarkFlagsMutuallyExclusive("manifest", "output")
 	cmd.MarkFlagsMutuallyExclusive("manifest", "base")
@@ -38,7 +43,12 @@ Extract -o DIR creates DIR with the target state of every path the bundle touche
 (files, directories, symlinks, with their modes). With --base, every base file the
 bundle names is checked by digest first, and delta payloads are applied to it.
 Every payload and every produced file is checked against the manifest; on any error
-DIR is not created.`,
+DIR is not created.
+
+Given a trust source (the flags of "patchkit verify": --key, --policy, or a keyless
+identity), extract verifies the signatures and the policy before it decodes a single
+payload. Without one it warns that the output is unauthenticated: use it to look, not
+to install ("patchkit apply" always verifies).`,
 		Example: `  patchkit extract libssl3.pkb --manifest > manifest.json
   patchkit extract libssl3.pkb --base old/ -o out/`,
 		Args: exactArgs(1),
@@ -69,6 +79,24 @@ func runExtract(cmd *cobra.Command, o *extractOptions, path string) error {
 		return withHint(usagef("%s carries deltas or mode changes of base files: --base is needed", path),
 			"pass --base DIR, the tree the bundle was made from (patchkit inspect shows its base version)")
 	}
+	if o.trust.given() {
+		if err := o.trust.validate(); err != nil {
+			return err
+		}
+		p, err := o.trust.policy()
+		if err != nil {
+			return err
+		}
+		at, err := parseAt(o.at)
+		if err != nil {
+			return err
+		}
+		if _, err := verify.Manifest(cmd.Context(), r.ManifestBytes(), r.Signatures(), p, &verify.Options{At: at}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(cmd.ErrOrStderr(), "patchkit: warning: signatures not verified (no --key, --policy or identity given): the output is for inspection only")
+	}
 	res, err := bundle.Extract(cmd.Context(), r, o.base, o.out)
 	if err != nil {
 		return err
@@ -84,4 +112,9 @@ func runExtract(cmd *cobra.Command, o *extractOptions, path string) error {
 	fmt.Fprintf(cmd.ErrOrStderr(), "extracted %d files (%s), %d directories, %d symlinks to %s; %d deletions not written\n",
 		res.Files, formatBytes(res.Bytes), res.Dirs, res.Symlinks, o.out, res.Deleted)
 	return nil
+}
+
+// given reports whether any trust source was named on the command line.
+func (o *trustOptions) given() bool {
+	return o.policyFile != "" || len(o.keys) > 0 || o.hasIdentity() || o.threshold != 0 || o.trustedRoot != ""
 }
