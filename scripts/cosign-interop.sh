@@ -87,7 +87,7 @@ fi
 # A signature made by cosign over the manifest is attached with patchkit and accepted
 # by patchkit verify.
 "$pk" extract foo.pkb --manifest > manifest.json
-if "$cosign" sign-blob --key cosign.key --bundle cosign-made.json --tlog-upload=false --yes manifest.json >"$work/out" 2>&1 &&
+if "$cosign" sign-blob --key cosign.key --bundle cosign-made.json --use-signing-config=false --tlog-upload=false --yes manifest.json >"$work/out" 2>&1 &&
 	"$pk" sign foo.pkb --attach cosign-made.json -o foo-attached.pkb 2>/dev/null &&
 	"$pk" verify foo-attached.pkb --key cosign.pub >/dev/null 2>&1; then
 	echo "ok   cosign sign-blob signature: attached and accepted by patchkit verify"

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -29,7 +30,7 @@ import (
 // Key algorithms accepted by [GenerateKey].
 const (
 	ECDSAP256 = "ecdsa-p256" // the default: ECDSA P-256 with SHA-256
-	Ed25519   = "ed25519"    // signs as Ed25519ph (SHA-512 pre-hash), the form cosign and sigstore-go verify
+	Ed25519   = "ed25519"    // pure Ed25519 over the manifest, SHA-512 message digest: what cosign verify-blob checks
 	RSA3072   = "rsa-3072"   // RSA PKCS#1 v1.5 with SHA-256
 )
 
@@ -120,8 +121,9 @@ func hint(pub crypto.PublicKey) ([]byte, error) {
 	return []byte(base64.StdEncoding.EncodeToString(sum[:])), nil
 }
 
-// Algorithm returns the signature algorithm patchkit uses with pub: ECDSA with the
-// curve's hash, RSA PKCS#1 v1.5 with SHA-256, Ed25519ph.
+// Algorithm returns the signature algorithm details for pub: ECDSA with the curve's
+// hash, RSA PKCS#1 v1.5 with SHA-256; for Ed25519 it returns Ed25519ph, but patchkit
+// signs pure Ed25519 (see [Key.SignData]) and verifies both.
 func Algorithm(pub crypto.PublicKey) (signature.AlgorithmDetails, error) {
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey, ed25519.PublicKey:
@@ -135,13 +137,34 @@ func Algorithm(pub crypto.PublicKey) (signature.AlgorithmDetails, error) {
 	return signature.GetDefaultAlgorithmDetails(pub, options.WithED25519ph())
 }
 
-// Verifier returns a verifier of message signatures made with pub by patchkit or cosign.
+// Verifier returns the verifier of message signatures patchkit makes with pub.
 func Verifier(pub crypto.PublicKey) (signature.Verifier, error) {
+	if ed, ok := pub.(ed25519.PublicKey); ok {
+		return signature.LoadED25519Verifier(ed)
+	}
 	alg, err := Algorithm(pub)
 	if err != nil {
 		return nil, err
 	}
-	return signature.LoadVerifierFromAlgorithmDetails(pub, alg, options.WithED25519ph())
+	return signature.LoadVerifierFromAlgorithmDetails(pub, alg)
+}
+
+// Verifiers returns every verifier a signature by pub is accepted with: [Verifier],
+// and for Ed25519 also Ed25519ph, the form "cosign sign-blob" makes with Ed25519 keys.
+func Verifiers(pub crypto.PublicKey) ([]signature.Verifier, error) {
+	v, err := Verifier(pub)
+	if err != nil {
+		return nil, err
+	}
+	vs := []signature.Verifier{v}
+	if ed, ok := pub.(ed25519.PublicKey); ok {
+		ph, err := signature.LoadED25519phVerifier(ed)
+		if err != nil {
+			return nil, err
+		}
+		vs = append(vs, ph)
+	}
+	return vs, nil
 }
 
 // ParsePublicKey reads a PEM public key ("PUBLIC KEY" or "RSA PUBLIC KEY").
@@ -232,7 +255,7 @@ func newKey(ref string, s crypto.Signer, opts crypto.SignerOpts) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts == nil || alg.GetKeyType() == signature.ED25519 {
+	if opts == nil {
 		opts = alg.GetHashType()
 	}
 	return &Key{Ref: ref, signer: s, opts: opts, alg: alg, hint: h}, nil
@@ -252,10 +275,20 @@ func (k *Key) Fingerprint() string {
 
 // The methods below make Key a sigstore-go sign.Keypair.
 
-func (k *Key) GetHashAlgorithm() protocommon.HashAlgorithm { return k.alg.GetProtoHashType() }
+func (k *Key) GetHashAlgorithm() protocommon.HashAlgorithm {
+	if k.pureEd25519() {
+		return protocommon.HashAlgorithm_SHA2_512
+	}
+	return k.alg.GetProtoHashType()
+}
 func (k *Key) GetSigningAlgorithm() protocommon.PublicKeyDetails {
+	if k.pureEd25519() {
+		return protocommon.PublicKeyDetails_PKIX_ED25519
+	}
 	return k.alg.GetSignatureAlgorithm()
 }
+
+func (k *Key) pureEd25519() bool { return k.alg.GetKeyType() == signature.ED25519 }
 func (k *Key) GetHint() []byte { return k.hint }
 func (k *Key) GetKeyAlgorithm() string {
 	switch k.alg.GetKeyType() {
@@ -274,17 +307,23 @@ func (k *Key) GetPublicKeyPem() (string, error) {
 	return string(b), err
 }
 
-// SignData signs the digest of data (Ed25519ph included) and returns the signature and
-// the digest.
+// SignData signs data and returns the signature and the message digest recorded in the
+// Sigstore bundle. ECDSA and RSA sign the digest. Ed25519 signs data itself (pure
+// Ed25519, which "cosign verify-blob --key" checks) and records its SHA-512, which
+// verifiers compare with the data they hold.
 func (k *Key) SignData(_ context.Context, data []byte) ([]byte, []byte, error) {
+	if k.pureEd25519() {
+		digest := sha512.Sum512(data)
+		sig, err := k.signer.Sign(rand.Reader, data, crypto.Hash(0))
+		if err != nil {
+			return nil, nil, fmt.Errorf("signing with %s: %w", k.Ref, err)
+		}
+		return sig, digest[:], nil
+	}
 	h := k.alg.GetHashType().New()
 	h.Write(data)
 	digest := h.Sum(nil)
-	var opts crypto.SignerOpts = k.opts
-	if k.alg.GetKeyType() == signature.ED25519 {
-		opts = &ed25519.Options{Hash: crypto.SHA512}
-	}
-	sig, err := k.signer.Sign(rand.Reader, digest, opts)
+	sig, err := k.signer.Sign(rand.Reader, digest, k.opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("signing with %s: %w", k.Ref, err)
 	}

@@ -4,8 +4,9 @@
 //
 // Every signature is a Sigstore bundle (protobuf-specs JSON, media type
 // application/vnd.dev.sigstore.bundle.v0.3+json) holding one message signature over the
-// exact manifest bytes: the bundle's messageDigest is the SHA-256 (SHA-512 for Ed25519ph)
-// of the manifest, and the signature is made over that digest. A key-signed bundle
+// exact manifest bytes: the bundle's messageDigest is the SHA-256 of the manifest (the
+// curve's hash for other ECDSA keys, SHA-512 for Ed25519) and the signature is made over
+// that digest (ECDSA, RSA PKCS#1 v1.5) or over the manifest itself (pure Ed25519). A key-signed bundle
 // carries only a key hint (which verifiers ignore); a keyless one carries the Fulcio
 // certificate and the Rekor entry. Such a signature is checked without patchkit by
 //
@@ -85,19 +86,31 @@ func VerifiesWith(sig, manifest []byte, pub crypto.PublicKey) bool {
 	if err != nil || vc.PublicKey() == nil {
 		return false
 	}
-	v, err := Verifier(pub)
+	return VerifyWithKey(&b, manifest, pub) == nil
+}
+
+// VerifyWithKey checks that the key-signed Sigstore bundle b is a message signature over
+// data by pub, with sigstore-go's verifier and each of [Verifiers](pub).
+func VerifyWithKey(b *sgbundle.Bundle, data []byte, pub crypto.PublicKey) error {
+	vs, err := Verifiers(pub)
 	if err != nil {
-		return false
+		return err
 	}
-	trusted := sgroot.NewTrustedPublicKeyMaterial(func(string) (sgroot.TimeConstrainedVerifier, error) {
-		return sgroot.NewExpiringKey(v, timeZero, timeZero), nil
-	})
-	sv, err := sgverify.NewVerifier(trusted, sgverify.WithNoObserverTimestamps())
-	if err != nil {
-		return false
+	for _, v := range vs {
+		trusted := sgroot.NewTrustedPublicKeyMaterial(func(string) (sgroot.TimeConstrainedVerifier, error) {
+			return sgroot.NewExpiringKey(v, timeZero, timeZero), nil
+		})
+		var sv *sgverify.Verifier
+		sv, err = sgverify.NewVerifier(trusted, sgverify.WithNoObserverTimestamps())
+		if err != nil {
+			return err
+		}
+		_, err = sv.Verify(b, sgverify.NewPolicy(sgverify.WithArtifact(bytes.NewReader(data)), sgverify.WithKey()))
+		if err == nil {
+			return nil
+		}
 	}
-	_, err = sv.Verify(&b, sgverify.NewPolicy(sgverify.WithArtifact(bytes.NewReader(manifest)), sgverify.WithKey()))
-	return err == nil
+	return err
 }
 
 // ErrDuplicate reports a signer whose signature the bundle already carries.

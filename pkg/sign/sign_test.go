@@ -19,7 +19,6 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/kms/fake"
-	"github.com/sigstore/sigstore/pkg/signature/options"
 )
 
 var ctx = context.Background()
@@ -34,7 +33,8 @@ func sigstoreGoVerify(t *testing.T, sig, data []byte, pub crypto.PublicKey) erro
 	if err := b.UnmarshalJSON(sig); err != nil {
 		return err
 	}
-	v, err := signature.LoadDefaultVerifier(pub, options.WithED25519ph())
+	// Loaded the way "cosign verify-blob --key" loads a public key.
+	v, err := signature.LoadVerifier(pub, crypto.SHA256)
 	if err != nil {
 		t.Fatal(err)
 	}

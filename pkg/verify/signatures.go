@@ -12,7 +12,6 @@ import (
 	"github.com/patchkit/patchkit/pkg/bundle"
 	"github.com/patchkit/patchkit/pkg/sign"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
-	sgroot "github.com/sigstore/sigstore-go/pkg/root"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 )
 
@@ -137,19 +136,7 @@ func hintOf(k TrustedKey) string {
 }
 
 func verifyWithKey(b *sgbundle.Bundle, data []byte, k TrustedKey) error {
-	v, err := sign.Verifier(k.Public)
-	if err != nil {
-		return err
-	}
-	trusted := sgroot.NewTrustedPublicKeyMaterial(func(string) (sgroot.TimeConstrainedVerifier, error) {
-		return sgroot.NewExpiringKey(v, time.Time{}, time.Time{}), nil
-	})
-	sv, err := sgverify.NewVerifier(trusted, sgverify.WithNoObserverTimestamps())
-	if err != nil {
-		return err
-	}
-	_, err = sv.Verify(b, sgverify.NewPolicy(sgverify.WithArtifact(bytes.NewReader(data)), sgverify.WithKey()))
-	return err
+	return sign.VerifyWithKey(b, data, k.Public)
 }
 
 // checkKeyless verifies a certificate-based signature: chain to the trusted root's
