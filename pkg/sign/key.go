@@ -289,7 +289,7 @@ func (k *Key) GetSigningAlgorithm() protocommon.PublicKeyDetails {
 }
 
 func (k *Key) pureEd25519() bool { return k.alg.GetKeyType() == signature.ED25519 }
-func (k *Key) GetHint() []byte { return k.hint }
+func (k *Key) GetHint() []byte   { return k.hint }
 func (k *Key) GetKeyAlgorithm() string {
 	switch k.alg.GetKeyType() {
 	case signature.ECDSA:
