@@ -1,0 +1,63 @@
+package install
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+)
+
+// Fault injection for the crash test. These are zero in a normal build: only tests and
+// binaries built with -tags crashtest set them (see crashenv.go and docs/install.md).
+var (
+	// crashAfter, when positive, makes the process SIGKILL itself right after its
+	// crashAfter-th filesystem step (a staged file, an object, the journal, one rename,
+	// removal, mkdir or chmod of the switch, the state commit, one cleanup removal).
+	crashAfter int
+	// traceSteps writes every step to stderr.
+	traceSteps bool
+	// stageLimit, when positive, makes writes to staged files and objects fail with
+	// ENOSPC once that many bytes have been written in this process (disk full).
+	stageLimit int64
+
+	stepCount   int
+	stagedBytes int64
+)
+
+// step counts one filesystem step and injects a crash if asked to.
+func (t *Target) step(what string) {
+	stepCount++
+	if traceSteps {
+		fmt.Fprintf(os.Stderr, "patchkit: step %d: %s\n", stepCount, what)
+	}
+	if crashAfter > 0 && stepCount >= crashAfter {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {}
+	}
+}
+
+// Steps returns the number of filesystem steps taken so far by this process.
+func Steps() int { return stepCount }
+
+type limited struct{ w io.Writer }
+
+func (l limited) Write(p []byte) (int, error) {
+	if stagedBytes+int64(len(p)) > stageLimit {
+		n := int(stageLimit - stagedBytes)
+		if n > 0 {
+			l.w.Write(p[:n])
+			stagedBytes += int64(n)
+		}
+		return max(n, 0), &os.PathError{Op: "write", Path: "staging", Err: syscall.ENOSPC}
+	}
+	stagedBytes += int64(len(p))
+	return l.w.Write(p)
+}
+
+// limitWriter wraps writes into the state directory with the simulated disk limit.
+func limitWriter(w io.Writer) io.Writer {
+	if stageLimit > 0 {
+		return limited{w}
+	}
+	return w
+}
