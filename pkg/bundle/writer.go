@@ -106,3 +106,17 @@ func (w *Writer) Close() error {
 	w.finished = true
 	return w.tw.close()
 }
+
+// WriteMember writes one member with the canonical header of format v1 (docs/format.md
+// §1), for tools that assemble archives member by member, such as the generator of
+// hostile test vectors. It does not check what the member holds: [NewWriter] writes
+// valid bundles.
+func WriteMember(w io.Writer, name string, data []byte, mtime int64) error {
+	tw := tarWriter{w: w, mtime: mtime}
+	return tw.member(name, data)
+}
+
+// WriteEnd writes the end-of-archive marker.
+func WriteEnd(w io.Writer) error {
+	return (&tarWriter{w: w}).close()
+}
