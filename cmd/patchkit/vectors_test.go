@@ -442,8 +442,12 @@ func (g *vectorGen) build() {
 		return b
 	}(), allFail("padding is not zero")...)
 	for name, hdr := range map[string]func(*tar.Writer){
-		"tar-hardlink": func(tw *tar.Writer) { tw.WriteHeader(&tar.Header{Name: "payloads/x", Typeflag: tar.TypeLink, Linkname: "/etc/passwd"}) },
-		"tar-symlink":  func(tw *tar.Writer) { tw.WriteHeader(&tar.Header{Name: "payloads/x", Typeflag: tar.TypeSymlink, Linkname: "/etc"}) },
+		"tar-hardlink": func(tw *tar.Writer) {
+			tw.WriteHeader(&tar.Header{Name: "payloads/x", Typeflag: tar.TypeLink, Linkname: "/etc/passwd"})
+		},
+		"tar-symlink": func(tw *tar.Writer) {
+			tw.WriteHeader(&tar.Header{Name: "payloads/x", Typeflag: tar.TypeSymlink, Linkname: "/etc"})
+		},
 		"tar-pax-path": func(tw *tar.Writer) {
 			tw.WriteHeader(&tar.Header{Name: "manifest.json", Size: 0, Format: tar.FormatPAX, PAXRecords: map[string]string{"path": "../../etc/cron.d/x"}})
 		},
@@ -453,7 +457,9 @@ func (g *vectorGen) build() {
 		"tar-sparse": func(tw *tar.Writer) {
 			tw.WriteHeader(&tar.Header{Name: "manifest.json", Typeflag: tar.TypeGNUSparse, Size: 0, Format: tar.FormatGNU})
 		},
-		"tar-directory": func(tw *tar.Writer) { tw.WriteHeader(&tar.Header{Name: "payloads/", Typeflag: tar.TypeDir, Mode: 0o755}) },
+		"tar-directory": func(tw *tar.Writer) {
+			tw.WriteHeader(&tar.Header{Name: "payloads/", Typeflag: tar.TypeDir, Mode: 0o755})
+		},
 	} {
 		var buf bytes.Buffer
 		tw := tar.NewWriter(&buf)
