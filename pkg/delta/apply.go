@@ -63,8 +63,8 @@ type applier struct {
 	on          int
 	s           [numStreams][]byte // unread part of each stream
 	x86         bool               // segment predicts x86-64 displacements
-	m           relMap
-	elf         *elfInfo // old's layout, read at the first x86 segment
+	p           predictor          // of the current x86 segment
+	elf         *elfInfo           // old's layout, read at the first x86 segment
 	haveELF     bool
 }
 
@@ -141,70 +141,88 @@ func (a *applier) uvarint(what string) (uint64, error) {
 	return v, nil
 }
 
+// stream reads one stream of at most limit raw bytes.
+func (a *applier) stream(limit uint64) ([]byte, error) {
+	h, err := a.uvarint("stream header")
+	if err != nil {
+		return nil, err
+	}
+	rawLen := h >> 1
+	if rawLen > limit {
+		return nil, corrupt("segment streams exceed %d bytes", maxSegmentRaw)
+	}
+	if h&1 == 0 {
+		// Grow as bytes arrive: a truncated patch allocates little.
+		b, err := io.ReadAll(io.LimitReader(a.r, int64(rawLen)))
+		if err != nil {
+			return nil, fmt.Errorf("reading patch: %w", err)
+		}
+		if uint64(len(b)) != rawLen {
+			return nil, corrupt("reading stream: %v", errShortPatch)
+		}
+		return b, nil
+	}
+	compLen, err := a.uvarint("stream length")
+	if err != nil {
+		return nil, err
+	}
+	if compLen >= rawLen {
+		return nil, corrupt("compressed stream not smaller than raw")
+	}
+	comp, err := io.ReadAll(io.LimitReader(a.r, int64(compLen)))
+	if err != nil {
+		return nil, fmt.Errorf("reading patch: %w", err)
+	}
+	if uint64(len(comp)) != compLen {
+		return nil, corrupt("reading stream: %v", errShortPatch)
+	}
+	if a.dec == nil {
+		a.dec, err = zstd.NewReader(nil,
+			zstd.WithDecoderConcurrency(1),
+			zstd.WithDecoderMaxWindow(maxSegmentRaw),
+			zstd.WithDecoderMaxMemory(maxSegmentRaw),
+			zstd.WithDecodeAllCapLimit(true))
+		if err != nil {
+			return nil, fmt.Errorf("creating zstd decoder: %w", err)
+		}
+	}
+	raw, err := a.dec.DecodeAll(comp, make([]byte, 0, rawLen))
+	if err != nil {
+		return nil, corrupt("decompressing stream: %v", err)
+	}
+	if uint64(len(raw)) != rawLen {
+		return nil, corrupt("stream decompressed to %d bytes, header says %d", len(raw), rawLen)
+	}
+	return raw, nil
+}
+
 // segment reads one segment's streams and runs its ops.
 func (a *applier) segment() error {
 	flags, err := a.r.ReadByte()
 	if err != nil {
 		return corrupt("reading segment flags: %v", errShortPatch)
 	}
-	if flags&^knownFlags != 0 {
-		return corrupt("unknown segment flags %#x", flags)
+	if flags&^knownFlags != 0 || flags&flagOverrides != 0 && flags&flagX86 == 0 {
+		return corrupt("bad segment flags %#x", flags)
 	}
+	var over relMap
 	total := uint64(0)
+	if flags&flagOverrides != 0 {
+		b, err := a.stream(maxSegmentRaw)
+		if err != nil {
+			return err
+		}
+		var ok bool
+		if over, ok = parseOverrides(b); !ok || len(over) == 0 {
+			return corrupt("bad override stream")
+		}
+		total = uint64(len(b))
+	}
 	for i := range a.s {
-		h, err := a.uvarint("stream header")
-		if err != nil {
+		if a.s[i], err = a.stream(maxSegmentRaw - total); err != nil {
 			return err
 		}
-		rawLen := h >> 1
-		total += rawLen
-		if rawLen > maxSegmentRaw || total > maxSegmentRaw {
-			return corrupt("segment streams exceed %d bytes", maxSegmentRaw)
-		}
-		if h&1 == 0 {
-			// Grow as bytes arrive: a truncated patch allocates little.
-			b, err := io.ReadAll(io.LimitReader(a.r, int64(rawLen)))
-			if err != nil {
-				return fmt.Errorf("reading patch: %w", err)
-			}
-			if uint64(len(b)) != rawLen {
-				return corrupt("reading stream: %v", errShortPatch)
-			}
-			a.s[i] = b
-			continue
-		}
-		compLen, err := a.uvarint("stream length")
-		if err != nil {
-			return err
-		}
-		if compLen >= rawLen {
-			return corrupt("compressed stream not smaller than raw")
-		}
-		comp, err := io.ReadAll(io.LimitReader(a.r, int64(compLen)))
-		if err != nil {
-			return fmt.Errorf("reading patch: %w", err)
-		}
-		if uint64(len(comp)) != compLen {
-			return corrupt("reading stream: %v", errShortPatch)
-		}
-		if a.dec == nil {
-			a.dec, err = zstd.NewReader(nil,
-				zstd.WithDecoderConcurrency(1),
-				zstd.WithDecoderMaxWindow(maxSegmentRaw),
-				zstd.WithDecoderMaxMemory(maxSegmentRaw),
-				zstd.WithDecodeAllCapLimit(true))
-			if err != nil {
-				return fmt.Errorf("creating zstd decoder: %w", err)
-			}
-		}
-		raw, err := a.dec.DecodeAll(comp, make([]byte, 0, rawLen))
-		if err != nil {
-			return corrupt("decompressing stream: %v", err)
-		}
-		if uint64(len(raw)) != rawLen {
-			return corrupt("stream decompressed to %d bytes, header says %d", len(raw), rawLen)
-		}
-		a.s[i] = raw
+		total += uint64(len(a.s[i]))
 	}
 	start := a.out
 	a.x86 = flags&flagX86 != 0
@@ -212,7 +230,11 @@ func (a *applier) segment() error {
 		if !a.haveELF {
 			a.elf, a.haveELF = readELF(a.old, a.oldSize), true
 		}
-		a.m = buildMap(a.s[stCtrl], a.oldPos, a.out, a.oldSize, a.newSize)
+		a.p = predictor{
+			base: buildMap(a.s[stCtrl], a.oldPos, a.out, a.oldSize, a.newSize),
+			over: over,
+			elf:  a.elf,
+		}
 	}
 	for len(a.s[stCtrl]) > 0 {
 		if err := a.op(); err != nil {
@@ -326,7 +348,7 @@ func (a *applier) addX86(n int64) error {
 		pred := a.obuf[a.on : a.on+int(c1-c0)]
 		copy(pred, src[c0-sbase:])
 		var e int
-		next, e = a.m.predict(a.elf, pred, int(c0), int(c1), src, int(sbase), int(n), next, opOld, dcur)
+		next, e = a.p.predict(pred, int(c0), int(c1), src, int(sbase), int(n), next, opOld, dcur)
 		c1 = int64(e)
 		for p := c0; p < c1; {
 			if zl == 0 && ll == 0 {

@@ -277,6 +277,26 @@ func TestApplyRejects(t *testing.T) {
 	check("size overflow", small, seg(10, 10, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0}, nil, nil, nil), 10)
 	check("huge stream", small, append(append([]byte(magic), version, 10, 10, 0), 0xff, 0xff, 0xff, 0xff, 0x0f), 10)
 	check("empty segment", small, append(seg(10, 10, nil, nil, nil, nil), 0, 0, 0, 0, 0), 10)
+	// x86 segments: overrides need the x86 flag and valid entries.
+	ovr := func(flags byte, entries []byte) []byte {
+		p := append([]byte(magic), version, 10, 10, flags)
+		if flags&flagOverrides != 0 {
+			p = append(p, byte(len(entries)<<1))
+			p = append(p, entries...)
+		}
+		for _, st := range [][]byte{{10, 0, 0}, {10, 0}, nil, nil} {
+			p = append(p, byte(len(st)<<1))
+			p = append(p, st...)
+		}
+		return p
+	}
+	if got, err := apply(t, small, ovr(flagX86|flagOverrides, []byte{0, 4, 2}), 10); err != nil || !bytes.Equal(got, small) {
+		t.Fatalf("hand-made x86 patch with overrides: %v", err)
+	}
+	check("overrides without x86", small, ovr(flagOverrides, []byte{0, 4, 2}), 10)
+	check("empty override", small, ovr(flagX86|flagOverrides, []byte{0, 0, 2}), 10)
+	check("no override entries", small, ovr(flagX86|flagOverrides, nil), 10)
+	check("override past limit", small, ovr(flagX86|flagOverrides, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 1, 0}), 10)
 	check("unknown flags", small, append(append([]byte(magic), version, 10, 10, 0x80), 0, 0, 0, 0), 10)
 }
 
@@ -309,7 +329,17 @@ func fakeELF(r *rand.Rand, n int, ins map[int]int, withELF bool) (old, nw []byte
 		fill   []byte
 	}
 	prog := make([]insn, n)
-	for i := range prog {
+	// The first n/16 instructions are a .plt-like table of look-alike
+	// 16-byte stubs that calls target; the new version inserts stubs.
+	stubs := n / 16
+	for i := range stubs {
+		prog[i] = insn{target: -1, fill: []byte{0xff, 0x25, 0, 0, 0, 0, 0x68, byte(i), byte(i >> 8), 0, 0, 0xe9, 0, 0, 0, 0}}
+	}
+	for i := stubs; i < n; i++ {
+		if r.IntN(3) == 0 {
+			prog[i] = insn{op: []byte{0xE8}, target: r.IntN(stubs)}
+			continue
+		}
 		switch r.IntN(4) {
 		case 0:
 			prog[i] = insn{op: []byte{0xE8}, target: r.IntN(n)}
@@ -393,6 +423,10 @@ func fakeELF(r *rand.Rand, n int, ins map[int]int, withELF bool) (old, nw []byte
 	remap := make([]int, n)
 	for i, in := range prog {
 		for range ins[i] {
+			if i < stubs {
+				prog2 = append(prog2, insn{target: -1, fill: []byte{0xff, 0x25, 1, 2, 3, 4, 0x68, 9, 9, 0, 0, 0xe9, 5, 6, 7, 8}})
+				continue
+			}
 			prog2 = append(prog2, insn{target: -1, fill: codeLike(r, 1+r.IntN(12))})
 		}
 		remap[i] = len(prog2)
@@ -413,7 +447,7 @@ func fakeELF(r *rand.Rand, n int, ins map[int]int, withELF bool) (old, nw []byte
 func TestX86ELF(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(15, 16))
-	ins := map[int]int{}
+	ins := map[int]int{100: 1, 1000: 2, 2000: 1}
 	for range 20 {
 		ins[r.IntN(60000)] = 1 + r.IntN(5)
 	}
@@ -430,6 +464,9 @@ func TestX86ELF(t *testing.T) {
 		t.Fatalf("regions %+v lack a kind", e.regions)
 	}
 	patch := roundTrip(t, old, nw)
+	if f := firstFlags(t, patch); f&flagOverrides == 0 || f&flagX86 == 0 {
+		t.Errorf("segment flags %#x: want x86 with overrides", f)
+	}
 	// Without program headers, data and table get no prediction.
 	noELF := append([]byte(nil), old...)
 	binary.LittleEndian.PutUint16(noELF[56:], 0)
@@ -471,4 +508,15 @@ func TestX86(t *testing.T) {
 	for range n {
 		roundTrip(t, old, mutate(r, nw, 1+r.IntN(30)))
 	}
+}
+
+// firstFlags returns the flags of the first segment of a patch.
+func firstFlags(t *testing.T, patch []byte) byte {
+	t.Helper()
+	b := patch[len(magic)+1:]
+	for range 2 {
+		_, n := binary.Uvarint(b)
+		b = b[n:]
+	}
+	return b[0]
 }

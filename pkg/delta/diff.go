@@ -87,13 +87,14 @@ func normalize(ops []op) []op {
 // segment collects the raw streams of one segment and the ops they code.
 type segment struct {
 	s              [numStreams][]byte
+	over           []byte // x86 override entries, if any
 	flags          byte
 	oldPos, newPos int  // positions at the start of the segment
 	ops            []op // as split into the segment
 }
 
 func (g *segment) size() int {
-	n := 0
+	n := len(g.over)
 	for _, b := range g.s {
 		n += len(b)
 	}
@@ -126,33 +127,63 @@ func (g *segment) run(base, nw []byte) int {
 	return z + l
 }
 
-// x86 recodes the runs of g against x86 displacement predictions. It
-// reports whether that made the runs and differences smaller.
+// x86 recodes the runs of g against x86 displacement predictions, with
+// override entries when they pay. It reports whether that made the runs and
+// differences smaller.
 func (g *segment) x86(old, nw []byte, elf *elfInfo) bool {
 	m := buildMap(g.s[stCtrl], int64(g.oldPos), int64(g.newPos), int64(len(old)), int64(len(nw)))
 	if len(m) == 0 {
 		return false
 	}
-	var h segment
-	var pred []byte
-	oldPos, newPos := g.oldPos, g.newPos
-	for _, o := range g.ops {
-		src := old[oldPos : oldPos+o.add]
-		pred = append(pred[:0], src...)
-		m.predict(elf, pred, 0, o.add, src, 0, o.add, 0, int64(oldPos), int64(newPos-oldPos))
-		for i := 0; i < o.add; {
-			i += h.run(pred[i:], nw[newPos+i:newPos+o.add])
+	p := &predictor{base: m, elf: elf}
+	var votes []vote
+	var newPos int
+	p.hit = func(k, w int, t, dt int64, pred uint64) {
+		var miss int64
+		if w == 4 {
+			miss = int64(int32(binary.LittleEndian.Uint32(nw[newPos+k:]) - uint32(pred)))
+		} else {
+			miss = int64(binary.LittleEndian.Uint64(nw[newPos+k:]) - pred)
 		}
-		oldPos += o.add + o.seek
-		newPos += o.add + o.extra
+		votes = append(votes, vote{t, dt + miss})
+	}
+	recode := func() *segment {
+		var h segment
+		var pred []byte
+		oldPos := g.oldPos
+		newPos = g.newPos
+		for _, o := range g.ops {
+			src := old[oldPos : oldPos+o.add]
+			pred = append(pred[:0], src...)
+			p.predict(pred, 0, o.add, src, 0, o.add, 0, int64(oldPos), int64(newPos-oldPos))
+			for i := 0; i < o.add; {
+				i += h.run(pred[i:], nw[newPos+i:newPos+o.add])
+			}
+			oldPos += o.add + o.seek
+			newPos += o.add + o.extra
+		}
+		return &h
+	}
+	cost := func(h *segment) int { return len(h.s[stRuns]) + len(h.s[stDiff]) + len(h.over) }
+	best := recode()
+	p.hit = nil
+	if over := overrides(votes, m); len(over) > 0 {
+		p.over = over
+		h := recode()
+		h.over = appendOverrides(nil, over)
+		if cost(h) < cost(best) {
+			best = h
+		}
 	}
 	before := len(g.s[stRuns]) + len(g.s[stDiff])
-	after := len(h.s[stRuns]) + len(h.s[stDiff])
-	if after >= before || g.size()-before+after > maxSegmentRaw {
+	if cost(best) >= before || g.size()-before+cost(best) > maxSegmentRaw {
 		return false
 	}
-	g.s[stRuns], g.s[stDiff] = h.s[stRuns], h.s[stDiff]
+	g.s[stRuns], g.s[stDiff], g.over = best.s[stRuns], best.s[stDiff], best.over
 	g.flags |= flagX86
+	if len(g.over) > 0 {
+		g.flags |= flagOverrides
+	}
 	return true
 }
 
@@ -233,8 +264,10 @@ func encode(old, nw []byte, ops []op) ([]byte, error) {
 
 	// Compress every stream of every segment, two at a time.
 	type job struct{ raw, comp []byte }
-	jobs := make([]job, 0, len(segs)*numStreams)
+	const perSeg = numStreams + 1 // overrides, then the streams
+	jobs := make([]job, 0, len(segs)*perSeg)
 	for _, g := range segs {
+		jobs = append(jobs, job{raw: g.over})
 		for _, b := range g.s {
 			jobs = append(jobs, job{raw: b})
 		}
@@ -259,8 +292,12 @@ func encode(old, nw []byte, ops []op) ([]byte, error) {
 	}
 	wg.Wait()
 	for i, j := range jobs {
-		if i%numStreams == 0 {
-			out = append(out, segs[i/numStreams].flags)
+		g := segs[i/perSeg]
+		if i%perSeg == 0 {
+			out = append(out, g.flags)
+			if g.flags&flagOverrides == 0 {
+				continue
+			}
 		}
 		if j.comp != nil && len(j.comp) < len(j.raw) {
 			out = binary.AppendUvarint(out, uint64(len(j.raw))<<1|1)

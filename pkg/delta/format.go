@@ -29,9 +29,10 @@ const (
 
 // Segment flags.
 const (
-	flagX86 = 1 << iota // differences are against x86-64 displacement predictions
+	flagX86       = 1 << iota // differences are against x86-64 displacement predictions
+	flagOverrides             // an x86 override stream precedes the streams
 
-	knownFlags = flagX86
+	knownFlags = flagX86 | flagOverrides
 )
 
 // x86MinDiff is the number of difference bytes from which the encoder tries

@@ -298,7 +298,27 @@ const maxField = 8
 // call). It returns where to resume and the end of the bytes it finished:
 // c1, or less when a field would cross c1 (the caller then ends its chunk
 // there; chunks of at least maxField bytes always make progress).
-func (m relMap) predict(e *elfInfo, pred []byte, c0, c1 int, src []byte, sbase int, n, next int, opOld, dcur int64) (int, int) {
+// A predictor holds what both sides know to predict a segment's fields.
+type predictor struct {
+	base relMap   // from the segment's add ops
+	over relMap   // overrides sent in the segment, consulted first
+	elf  *elfInfo // nil: all code, addresses are file offsets
+
+	// hit, when set (encoder only), is called for every predicted field:
+	// op position k, width w, target t, move used dt, predicted value.
+	hit func(k, w int, t, dt int64, pred uint64)
+}
+
+// move returns how far old position t moved.
+func (p *predictor) move(t int64) (int64, bool) {
+	if d, ok := p.over.delta(t); ok {
+		return d, true
+	}
+	return p.base.delta(t)
+}
+
+func (p *predictor) predict(pred []byte, c0, c1 int, src []byte, sbase int, n, next int, opOld, dcur int64) (int, int) {
+	e := p.elf
 	k := next
 	for k < c1 {
 		kind, rend := e.regionAt(opOld + int64(k))
@@ -316,14 +336,19 @@ func (m relMap) predict(e *elfInfo, pred []byte, c0, c1 int, src []byte, sbase i
 					continue
 				}
 				v := int32(binary.LittleEndian.Uint32(src[k-sbase:]))
-				dt, ok := m.delta(e.fileOff(e.vaddr(opOld+int64(k)) + 4 + int64(v)))
+				t := e.fileOff(e.vaddr(opOld+int64(k)) + 4 + int64(v))
+				dt, ok := p.move(t)
 				if !ok {
 					continue
 				}
 				if k+4 > c1 {
 					return k, k
 				}
-				binary.LittleEndian.PutUint32(pred[k-c0:], uint32(v+int32(dt-dcur)))
+				pv := uint32(v + int32(dt-dcur))
+				binary.LittleEndian.PutUint32(pred[k-c0:], pv)
+				if p.hit != nil {
+					p.hit(k, 4, t, dt, uint64(pv))
+				}
 				w = 4
 				break
 			}
@@ -335,31 +360,40 @@ func (m relMap) predict(e *elfInfo, pred []byte, c0, c1 int, src []byte, sbase i
 				if v <= 0 || v >= 1<<47 {
 					continue
 				}
-				dt, ok := m.delta(e.fileOff(v))
-				if !ok || dt == 0 {
+				t := e.fileOff(v)
+				dt, ok := p.move(t)
+				if !ok {
 					continue
 				}
 				if k+8 > c1 {
 					return k, k
 				}
 				binary.LittleEndian.PutUint64(pred[k-c0:], uint64(v+dt))
+				if p.hit != nil {
+					p.hit(k, 8, t, dt, uint64(v+dt))
+				}
 				w = 8
 				break
 			}
 		case kindEhHdr:
 			// 4-byte entries from ehOff+12, relative to ehAddr.
 			k += int(-(opOld + int64(k) - e.ehOff) & 3)
-			dh, okh := m.delta(e.ehOff)
+			dh, okh := p.move(e.ehOff)
 			for ; okh && k < end && k+4 <= n; k += 4 {
 				v := int32(binary.LittleEndian.Uint32(src[k-sbase:]))
-				dt, ok := m.delta(e.fileOff(e.ehAddr + int64(v)))
-				if !ok || dt == dh {
+				t := e.fileOff(e.ehAddr + int64(v))
+				dt, ok := p.move(t)
+				if !ok {
 					continue
 				}
 				if k+4 > c1 {
 					return k, k
 				}
-				binary.LittleEndian.PutUint32(pred[k-c0:], uint32(v+int32(dt-dh)))
+				pv := uint32(v + int32(dt-dh))
+				binary.LittleEndian.PutUint32(pred[k-c0:], pv)
+				if p.hit != nil {
+					p.hit(k, 4, t, dt, uint64(pv))
+				}
 				w = 4
 				break
 			}
@@ -371,4 +405,102 @@ func (m relMap) predict(e *elfInfo, pred []byte, c0, c1 int, src []byte, sbase i
 		}
 	}
 	return k, c1
+}
+
+// Overrides. Where the ops align a region the wrong way for references (a
+// table of look-alike entries such as .plt, where the alignment that
+// matches the most bytes is not the one that follows each symbol), the
+// encoder sends map entries that take precedence for targets: it collects,
+// for every predicted field, the move that would have predicted it right,
+// and sends each run of targets that agree on one move other than the
+// map's, if at least minVotes fields vote for it.
+
+const minVotes = 2
+
+type vote struct {
+	t, d int64
+}
+
+// overrides turns votes into disjoint override entries.
+func overrides(votes []vote, base relMap) relMap {
+	slices.SortStableFunc(votes, func(a, b vote) int {
+		switch {
+		case a.t < b.t:
+			return -1
+		case a.t > b.t:
+			return 1
+		}
+		return 0
+	})
+	var out relMap
+	for i := 0; i < len(votes); {
+		j := i + 1
+		for j < len(votes) && votes[j].d == votes[i].d {
+			j++
+		}
+		differs := false
+		for _, v := range votes[i:j] {
+			if d, ok := base.delta(v.t); !ok || d != v.d {
+				differs = true
+				break
+			}
+		}
+		if j-i >= minVotes && differs && len(out) < maxMapEntries {
+			e := mapEntry{votes[i].t, votes[j-1].t + 1, votes[i].d}
+			if n := len(out); n > 0 && e.start < out[n-1].end {
+				e.start = out[n-1].end
+			}
+			if e.start < e.end {
+				out = append(out, e)
+			}
+		}
+		i = j
+	}
+	return out
+}
+
+// appendOverrides encodes override entries: per entry, uvarint gap from the
+// previous end, uvarint length, varint move.
+func appendOverrides(b []byte, over relMap) []byte {
+	prev := int64(0)
+	for _, e := range over {
+		b = binary.AppendUvarint(b, uint64(e.start-prev))
+		b = binary.AppendUvarint(b, uint64(e.end-e.start))
+		b = binary.AppendVarint(b, e.d)
+		prev = e.end
+	}
+	return b
+}
+
+// parseOverrides decodes override entries, or reports false.
+func parseOverrides(b []byte) (relMap, bool) {
+	var over relMap
+	prev := int64(0)
+	for len(b) > 0 {
+		gap, n1 := binary.Uvarint(b)
+		if n1 <= 0 {
+			return nil, false
+		}
+		length, n2 := binary.Uvarint(b[n1:])
+		if n2 <= 0 {
+			return nil, false
+		}
+		d, n3 := binary.Varint(b[n1+n2:])
+		if n3 <= 0 {
+			return nil, false
+		}
+		b = b[n1+n2+n3:]
+		const limit = 1 << 62
+		if len(over) >= maxMapEntries || length == 0 || gap > uint64(limit-prev) {
+			return nil, false
+		}
+		start := prev + int64(gap)
+		if length > uint64(limit-start) {
+			return nil, false
+		}
+		end := start + int64(length)
+		over = append(over, mapEntry{start, end, d})
+		prev = end
+	}
+	return over, true
 }
