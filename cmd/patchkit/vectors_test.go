@@ -36,6 +36,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/patchkit/patchkit/internal/canonjson"
 	"github.com/patchkit/patchkit/pkg/bundle"
 	"github.com/patchkit/patchkit/pkg/sign"
 )
@@ -327,7 +328,7 @@ func (g *vectorGen) mutateJSON(mb []byte, mutate func(map[string]any)) []byte {
 		g.t.Fatal(err)
 	}
 	mutate(v)
-	out, err := canonicalJSON(v)
+	out, err := canonjson.Marshal(v)
 	if err != nil {
 		g.t.Fatal(err)
 	}
@@ -622,15 +623,6 @@ func jsonDecoder(b []byte) *json.Decoder {
 	return d
 }
 
-func canonicalJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
 
 func mustTime(t *testing.T, s string) time.Time {
 	v, err := time.Parse(time.RFC3339, s)

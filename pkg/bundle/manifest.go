@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/patchkit/patchkit/internal/canonjson"
 )
 
 // FormatV1 is the value of [Manifest.Format] for this version of the format.
@@ -122,15 +124,7 @@ func (m *Manifest) Marshal() ([]byte, error) {
 	return b, nil
 }
 
-func encodeCanonical(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
+func encodeCanonical(v any) ([]byte, error) { return canonjson.Marshal(v) }
 
 // ParseManifest decodes and validates manifest bytes. It accepts only the canonical
 // encoding: unknown fields, duplicate keys, other key orders, white space and
