@@ -623,7 +623,6 @@ func jsonDecoder(b []byte) *json.Decoder {
 	return d
 }
 
-
 func mustTime(t *testing.T, s string) time.Time {
 	v, err := time.Parse(time.RFC3339, s)
 	if err != nil {
