@@ -413,9 +413,9 @@ func (p *predictor) predict(pred []byte, c0, c1 int, src []byte, sbase int, n, n
 // encoder sends map entries that take precedence for targets: it collects,
 // for every predicted field, the move that would have predicted it right,
 // and sends each run of targets that agree on one move other than the
-// map's, if at least minVotes fields vote for it.
+// map's, if it fixes at least minVotes fields.
 
-const minVotes = 2
+const minVotes = 3
 
 type vote struct {
 	t, d int64
@@ -438,14 +438,13 @@ func overrides(votes []vote, base relMap) relMap {
 		for j < len(votes) && votes[j].d == votes[i].d {
 			j++
 		}
-		differs := false
+		fixes := 0 // fields the entry would predict right that the map does not
 		for _, v := range votes[i:j] {
 			if d, ok := base.delta(v.t); !ok || d != v.d {
-				differs = true
-				break
+				fixes++
 			}
 		}
-		if j-i >= minVotes && differs && len(out) < maxMapEntries {
+		if fixes >= minVotes && len(out) < maxMapEntries {
 			e := mapEntry{votes[i].t, votes[j-1].t + 1, votes[i].d}
 			if n := len(out); n > 0 && e.start < out[n-1].end {
 				e.start = out[n-1].end
