@@ -135,13 +135,9 @@ func runRecallCreate(cmd *cobra.Command, o *recallCreateOptions) error {
 	if err != nil {
 		return err
 	}
-	var signers []sign.Signer
-	for _, ref := range o.keys {
-		k, err := sign.LoadKey(ctx, ref, password)
-		if err != nil {
-			return err
-		}
-		signers = append(signers, k)
+	signers, err := loadSigners(ctx, o.keys)
+	if err != nil {
+		return err
 	}
 	sigs, err := sign.Signatures(ctx, doc, nil, signers)
 	if err != nil {

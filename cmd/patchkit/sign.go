@@ -120,13 +120,9 @@ type signedInfo struct {
 
 func runSign(cmd *cobra.Command, o *signOptions, path string) error {
 	ctx := cmd.Context()
-	var signers []sign.Signer
-	for _, ref := range o.keys {
-		k, err := sign.LoadKey(ctx, ref, password)
-		if err != nil {
-			return err
-		}
-		signers = append(signers, k)
+	signers, err := loadSigners(ctx, o.keys)
+	if err != nil {
+		return err
 	}
 	if o.keyless {
 		signers = append(signers, &sign.Keyless{IDToken: o.idToken, FulcioURL: o.fulcioURL, RekorURL: o.rekorURL})
@@ -209,4 +205,17 @@ func runSign(cmd *cobra.Command, o *signOptions, path string) error {
 		fmt.Fprintf(cmd.ErrOrStderr(), "signed %s: %s by %s\n", out, s.Member, who)
 	}
 	return nil
+}
+
+// loadSigners opens the signing keys (files or KMS URIs), asking for passwords as needed.
+func loadSigners(ctx context.Context, refs []string) ([]sign.Signer, error) {
+	var signers []sign.Signer
+	for _, ref := range refs {
+		k, err := sign.LoadKey(ctx, ref, password)
+		if err != nil {
+			return nil, err
+		}
+		signers = append(signers, k)
+	}
+	return signers, nil
 }

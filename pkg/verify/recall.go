@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/patchkit/patchkit/internal/canonjson"
 	"github.com/patchkit/patchkit/pkg/bundle"
 )
 
@@ -67,17 +68,7 @@ func MarshalRecallDocument(d *RecallDocument) ([]byte, error) {
 	if err := d.validate(); err != nil {
 		return nil, err
 	}
-	return canonicalJSON(d)
-}
-
-func canonicalJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return canonjson.Marshal(d)
 }
 
 func (d *RecallDocument) validate() error {
@@ -163,7 +154,7 @@ func ParseRecallList(b []byte, p *Policy) (*RecallList, error) {
 	if err := d.validate(); err != nil {
 		return nil, err
 	}
-	if canon, err := canonicalJSON(&d); err != nil || !bytes.Equal(canon, doc) {
+	if canon, err := canonjson.Marshal(&d); err != nil || !bytes.Equal(canon, doc) {
 		return nil, errors.New("document is not in canonical form")
 	}
 	if err := p.Validate(); err != nil {
