@@ -41,18 +41,37 @@ func members(t *testing.T, data []byte) (names []string, starts, ends []int) {
 	return
 }
 
-// TestCorpusSignVerify: on the real libssl3 pair, two keys sign, threshold 2 passes,
-// one trusted key of the two fails, and flipping a byte anywhere (sampled in every
-// member's header, data and padding, and the end marker) fails verification.
+// TestCorpusSignVerify: on the real libssl3 and WebKitGTK pairs, two keys sign,
+// threshold 2 passes (with the base tree: every target rebuilt and hashed), one trusted
+// key of the two fails, and flipping a byte anywhere (sampled in every member's header,
+// data and padding, and the end marker) fails verification.
 func TestCorpusSignVerify(t *testing.T) {
 	t.Parallel()
 	dir := corpusDir(t)
-	base := filepath.Join(dir, "libssl3/3.0.17-1~deb12u2")
-	target := filepath.Join(dir, "libssl3/3.0.22-1~deb12u2")
+	for _, pair := range [][3]string{
+		{"libssl3", "3.0.17-1~deb12u2", "3.0.22-1~deb12u2"},
+		{"webkit2gtk", "2.50.6-1~deb12u1", "2.50.6-1~deb12u2"},
+	} {
+		t.Run(pair[0], func(t *testing.T) {
+			t.Parallel()
+			base := filepath.Join(dir, pair[0], pair[1])
+			target := filepath.Join(dir, pair[0], pair[2])
+			if _, err := os.Stat(base); err != nil {
+				t.Skip("pair not in the corpus")
+			}
+			if testing.Short() && pair[0] != "libssl3" {
+				t.Skip("-short: libssl3 only")
+			}
+			corpusSignVerify(t, pair[0], pair[1], base, target)
+		})
+	}
+}
+
+func corpusSignVerify(t *testing.T, component, baseVersion, base, target string) {
 	var buf bytes.Buffer
 	if _, err := bundle.Create(ctx, &buf, &bundle.CreateOptions{
-		Label: "3.0.22 (a)", Sequence: 22,
-		Components: []bundle.Source{{Name: "libssl3", BaseVersion: "3.0.17-1~deb12u2", BaseDir: base, TargetDir: target}},
+		Label: "x (a)", Sequence: 22,
+		Components: []bundle.Source{{Name: component, BaseVersion: baseVersion, BaseDir: base, TargetDir: target}},
 	}); err != nil {
 		t.Fatal(err)
 	}
