@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/patchkit/patchkit/pkg/verify"
+	sgroot "github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/pflag"
 )
 
@@ -20,6 +21,7 @@ type trustOptions struct {
 	issuerRegexp   string
 	trustedRoot    string
 	ignoreSCT      bool
+	tuf            bool
 	policyFile     string
 	recallLists    []string
 }
@@ -32,6 +34,7 @@ func (o *trustOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.issuer, "certificate-oidc-issuer", "", "OIDC issuer of the trusted keyless signer")
 	fs.StringVar(&o.issuerRegexp, "certificate-oidc-issuer-regexp", "", "regular expression for the OIDC issuer of the trusted keyless signer")
 	fs.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json (Fulcio CAs, Rekor and CT log keys) for keyless signatures")
+	fs.BoolVar(&o.tuf, "trusted-root-tuf", false, "fetch the Sigstore public-good trusted root from its TUF repository (needs the network; cached in ~/.sigstore)")
 	fs.BoolVar(&o.ignoreSCT, "insecure-ignore-sct", false, "INSECURE: accept keyless certificates without a certificate transparency proof (private Fulcio without CT)")
 	fs.StringVar(&o.policyFile, "policy", "", "policy file (YAML or JSON): trusted keys and identities, threshold, components, base versions, sequence floors, recall lists, max age")
 	fs.StringArrayVar(&o.recallLists, "recall-list", nil, "signed recall list to honour (repeatable; verified against the same trust; the newest is in force)")
@@ -44,7 +47,7 @@ func (o *trustOptions) hasIdentity() bool {
 // validate refuses a missing or contradictory trust source before any work.
 func (o *trustOptions) validate() error {
 	switch {
-	case o.policyFile != "" && (len(o.keys) > 0 || o.hasIdentity() || o.threshold != 0 || o.trustedRoot != "" || o.ignoreSCT):
+	case o.policyFile != "" && (len(o.keys) > 0 || o.hasIdentity() || o.threshold != 0 || o.trustedRoot != "" || o.tuf || o.ignoreSCT):
 		return usagef("--policy cannot be combined with --key, --threshold, --trusted-root or --certificate-* flags: put them in the policy")
 	case o.policyFile == "" && len(o.keys) == 0 && !o.hasIdentity():
 		return withHint(usagef("no trust source: patchkit never accepts any signer"),
@@ -55,9 +58,11 @@ func (o *trustOptions) validate() error {
 		return usagef("give a certificate identity or issuer either exactly or as a regexp, not both")
 	case o.hasIdentity() && (o.identity == "" && o.identityRegexp == "" || o.issuer == "" && o.issuerRegexp == ""):
 		return usagef("a keyless signer needs both --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp]")
-	case o.hasIdentity() && o.trustedRoot == "":
-		return withHint(usagef("keyless verification needs --trusted-root"),
-			"verification is offline: save the Sigstore trusted root (trusted_root.json from the Sigstore TUF repository, or \"cosign trusted-root create\") and pass it")
+	case o.trustedRoot != "" && o.tuf:
+		return usagef("give --trusted-root FILE or --trusted-root-tuf, not both")
+	case o.hasIdentity() && o.trustedRoot == "" && !o.tuf:
+		return withHint(usagef("keyless verification needs --trusted-root FILE or --trusted-root-tuf"),
+			"verification is offline by default: save the Sigstore trusted root (trusted_root.json from the Sigstore TUF repository, or \"cosign trusted-root create\") and pass it, or fetch it with --trusted-root-tuf")
 	case len(o.keys) > 0 && o.threshold > len(o.keys) && !o.hasIdentity():
 		return usagef("--threshold %d is more than the %d trusted keys given", o.threshold, len(o.keys))
 	}
@@ -83,7 +88,16 @@ func (o *trustOptions) policy() (*verify.Policy, error) {
 		}
 		if o.hasIdentity() {
 			p.Identities = []verify.Identity{{Subject: o.identity, SubjectRegexp: o.identityRegexp, Issuer: o.issuer, IssuerRegexp: o.issuerRegexp}}
-			tr, err := verify.LoadTrustedRoot(o.trustedRoot)
+			var tr sgroot.TrustedMaterial
+			var err error
+			if o.tuf {
+				tr, err = sgroot.FetchTrustedRoot()
+				if err != nil {
+					err = fmt.Errorf("fetching the Sigstore public-good trusted root: %w", err)
+				}
+			} else {
+				tr, err = verify.LoadTrustedRoot(o.trustedRoot)
+			}
 			if err != nil {
 				return nil, err
 			}
