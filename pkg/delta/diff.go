@@ -24,15 +24,16 @@ func Diff(old, new []byte) ([]byte, error) {
 	if len(old) > maxDiffSize || len(new) > maxDiffSize {
 		return nil, fmt.Errorf("diffing %d against %d bytes: larger than %d bytes", len(new), len(old), maxDiffSize)
 	}
-	ops := plan(old, new)
+	ops := plan(old, new, len(old) > saMaxOld)
 	return encode(old, new, ops)
 }
 
 // maxDiffSize keeps positions in int32 suffix arrays and uint32 block tables.
 const maxDiffSize = 1<<31 - 1
 
-// plan chooses the ops that turn old into new.
-func plan(old, nw []byte) []op {
+// plan chooses the ops that turn old into new, matching through a block
+// index if blocks, else through a suffix array.
+func plan(old, nw []byte, blocks bool) []op {
 	switch {
 	case len(nw) == 0:
 		return nil
@@ -42,10 +43,10 @@ func plan(old, nw []byte) []op {
 		return []op{{extra: len(nw)}}
 	}
 	var m matcher
-	if len(old) <= saMaxOld {
-		m = newSAMatcher(old)
-	} else {
+	if blocks {
 		m = newBlockMatcher(old)
+	} else {
+		m = newSAMatcher(old)
 	}
 	if len(nw) < parallelMin {
 		ops, _ := scan(m, old, nw, 0, len(nw), 0)
