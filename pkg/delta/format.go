@@ -24,7 +24,7 @@ const (
 	// Encoder targets, well inside the decoder limits.
 	segmentTarget = 8 << 20 // start a new segment past this many raw bytes
 	chunkMax      = 1 << 20 // longest literal run or extra piece per step
-	minZeroGap    = 4       // shorter zero runs stay inside a literal run
+	minZeroGap    = 8       // shorter zero runs stay inside a literal run
 )
 
 // Segment flags.
