@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -20,24 +21,24 @@ var (
 	// ENOSPC once that many bytes have been written in this process (disk full).
 	stageLimit int64
 
-	stepCount   int
-	stagedBytes int64
+	stepCount   atomic.Int64
+	stagedBytes int64 // only counted while stageLimit is set (one test at a time)
 )
 
 // step counts one filesystem step and injects a crash if asked to.
 func (t *Target) step(what string) {
-	stepCount++
+	n := stepCount.Add(1)
 	if traceSteps {
-		fmt.Fprintf(os.Stderr, "patchkit: step %d: %s\n", stepCount, what)
+		fmt.Fprintf(os.Stderr, "patchkit: step %d: %s\n", n, what)
 	}
-	if crashAfter > 0 && stepCount >= crashAfter {
+	if crashAfter > 0 && n >= int64(crashAfter) {
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {}
 	}
 }
 
 // Steps returns the number of filesystem steps taken so far by this process.
-func Steps() int { return stepCount }
+func Steps() int { return int(stepCount.Load()) }
 
 type limited struct{ w io.Writer }
 
