@@ -92,6 +92,13 @@ func mutate(r *rand.Rand, old []byte, edits int) []byte {
 	return nw
 }
 
+// inPlace returns a copy of b changed by f.
+func inPlace(b []byte, f func([]byte)) []byte {
+	c := append([]byte(nil), b...)
+	f(c)
+	return c
+}
+
 func TestSuffixArray(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	texts := [][]byte{
@@ -153,6 +160,16 @@ func TestRoundTrip(t *testing.T) {
 		{"swap halves", rnd, append(append([]byte(nil), rnd[100000:]...), rnd[:100000]...)},
 		{"repeat", rnd[:1000], bytes.Repeat(rnd[:1000], 50)},
 		{"one byte", []byte{1}, []byte{2}},
+		{"in place", rnd, inPlace(rnd, func(b []byte) {
+			for i := 0; i < len(b); i += 10007 {
+				b[i]++
+			}
+		})},
+		{"in place, block swapped", rnd, inPlace(rnd, func(b []byte) {
+			a := append([]byte(nil), b[1000:2000]...)
+			copy(b[1000:], b[5000:6000])
+			copy(b[5000:], a)
+		})},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

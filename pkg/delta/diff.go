@@ -43,9 +43,12 @@ func plan(old, nw []byte, blocks bool) []op {
 		return []op{{extra: len(nw)}}
 	}
 	var m matcher
-	if blocks {
+	switch {
+	case nearlyInPlace(old, nw):
+		m = diagonal(old)
+	case blocks:
 		m = newBlockMatcher(old)
-	} else {
+	default:
 		m = newSAMatcher(old)
 	}
 	if len(nw) < parallelMin {
@@ -65,6 +68,43 @@ func plan(old, nw []byte, blocks bool) []op {
 	wg.Wait()
 	ops1[len(ops1)-1].seek = start2 - end1
 	return normalize(append(ops1, ops2...))
+}
+
+// maxInPlaceDiff is the most bytes that may differ at the same offsets for
+// Diff to match only at the same offsets: a rebuild that changed a build id
+// and a few constants needs no index of old, and what moved would cost at
+// most this many literal bytes.
+const maxInPlaceDiff = 4 << 10
+
+// nearlyInPlace reports whether old and nw differ in at most
+// maxInPlaceDiff bytes at the same offsets (lengths included).
+func nearlyInPlace(old, nw []byte) bool {
+	n := min(len(old), len(nw))
+	diff := max(len(old), len(nw)) - n
+	if diff > maxInPlaceDiff {
+		return false
+	}
+	const chunk = 1 << 20
+	for i := 0; i < n; i += chunk {
+		e := min(i+chunk, n)
+		diff += e - i - countEqual(old[i:e], nw[i:e])
+		if diff > maxInPlaceDiff {
+			return false
+		}
+	}
+	return true
+}
+
+// diagonalMatcher matches b at the same offset of old.
+type diagonalMatcher struct{ old []byte }
+
+func diagonal(old []byte) diagonalMatcher { return diagonalMatcher{old} }
+
+func (m diagonalMatcher) search(b []byte, at int) (int, int) {
+	if at >= len(m.old) {
+		return 0, 0
+	}
+	return at, matchLen(m.old[at:], b)
 }
 
 // normalize merges ops without an add into the previous op: their literal

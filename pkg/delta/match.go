@@ -18,8 +18,9 @@ type op struct {
 // A matcher finds a long match in old for the start of a new slice.
 type matcher interface {
 	// search returns pos and n such that old[pos:pos+n] == b[:n], n as
-	// large as the matcher can find (0 when nothing was found).
-	search(b []byte) (pos, n int)
+	// large as the matcher can find (0 when nothing was found). b starts at
+	// offset at of new.
+	search(b []byte, at int) (pos, n int)
 }
 
 // saMatcher finds the longest match by binary search in a suffix array of
@@ -46,7 +47,7 @@ func newSAMatcher(old []byte) *saMatcher {
 	return m
 }
 
-func (m *saMatcher) search(b []byte) (int, int) {
+func (m *saMatcher) search(b []byte, _ int) (int, int) {
 	old, sa := m.old, m.sa
 	if len(sa) == 0 || len(b) < 2 {
 		return 0, 0
@@ -166,7 +167,7 @@ func (t *blockTable) insert(old []byte, p int, h uint64) {
 	}
 }
 
-func (m *blockMatcher) search(b []byte) (int, int) {
+func (m *blockMatcher) search(b []byte, _ int) (int, int) {
 	if len(b) < blockSize {
 		return 0, 0
 	}
@@ -247,7 +248,7 @@ func scan(m matcher, old, nw []byte, start, end, startPos int) ([]op, int) {
 		sc += length
 		scsc := sc
 		for ; sc < end; sc++ {
-			pos, length = m.search(nw[sc:end])
+			pos, length = m.search(nw[sc:end], sc)
 			if e := sc + length; scsc < e {
 				if scsc >= sc && pos-sc == lastoffset {
 					oldscore += e - scsc // inside the exact match
