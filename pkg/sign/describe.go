@@ -1,14 +1,10 @@
 package sign
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"time"
 
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
@@ -78,20 +74,5 @@ func CheckDetached(sig, manifest []byte) error {
 	if ms == nil {
 		return errors.New("not a message signature (DSSE envelopes are not bundle signatures)")
 	}
-	var h hash.Hash
-	switch ms.DigestAlgorithm() {
-	case "SHA2_256":
-		h = sha256.New()
-	case "SHA2_384":
-		h = sha512.New384()
-	case "SHA2_512":
-		h = sha512.New()
-	default:
-		return fmt.Errorf("unsupported digest algorithm %s", ms.DigestAlgorithm())
-	}
-	h.Write(manifest)
-	if !bytes.Equal(h.Sum(nil), ms.Digest()) {
-		return errors.New("the signature is over other content, not this bundle's manifest")
-	}
-	return nil
+	return NewArtifact(manifest).checkDigest(ms.DigestAlgorithm(), ms.Digest())
 }

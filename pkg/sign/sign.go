@@ -22,6 +22,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -86,12 +87,26 @@ func VerifiesWith(sig, manifest []byte, pub crypto.PublicKey) bool {
 	if err != nil || vc.PublicKey() == nil {
 		return false
 	}
-	return VerifyWithKey(&b, manifest, pub) == nil
+	return VerifyWithKey(&b, NewArtifact(manifest), pub) == nil
 }
 
 // VerifyWithKey checks that the key-signed Sigstore bundle b is a message signature over
-// data by pub, with sigstore-go's verifier and each of [Verifiers](pub).
-func VerifyWithKey(b *sgbundle.Bundle, data []byte, pub crypto.PublicKey) error {
+// a's data by pub, with sigstore-go's verifier and each of [Verifiers](pub). The
+// bundle's message digest is compared with the data's first ([ErrOtherContent]); keys
+// other than Ed25519 then check the signature over that digest, computed once.
+func VerifyWithKey(b *sgbundle.Bundle, a *Artifact, pub crypto.PublicKey) error {
+	sc, err := b.SignatureContent()
+	if err != nil {
+		return err
+	}
+	ms := sc.MessageSignatureContent()
+	if ms == nil {
+		return errors.New("not a message signature")
+	}
+	if err := a.checkDigest(ms.DigestAlgorithm(), ms.Digest()); err != nil {
+		return err
+	}
+	_, pureData := pub.(ed25519.PublicKey)
 	vs, err := Verifiers(pub)
 	if err != nil {
 		return err
@@ -105,8 +120,11 @@ func VerifyWithKey(b *sgbundle.Bundle, data []byte, pub crypto.PublicKey) error 
 		if err != nil {
 			return err
 		}
-		_, err = sv.Verify(b, sgverify.NewPolicy(sgverify.WithArtifact(bytes.NewReader(data)), sgverify.WithKey()))
-		if err == nil {
+		artifact := sgverify.WithArtifactDigest(digestNames[ms.DigestAlgorithm()], ms.Digest())
+		if pureData {
+			artifact = sgverify.WithArtifact(bytes.NewReader(a.Data))
+		}
+		if _, err = sv.Verify(b, sgverify.NewPolicy(artifact, sgverify.WithKey())); err == nil {
 			return nil
 		}
 	}

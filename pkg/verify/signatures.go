@@ -54,9 +54,10 @@ func checkSignatures(data []byte, sigs []bundle.Signature, p *Policy) ([]Signer,
 	}
 	signers := make([]Signer, 0, len(sigs))
 	seen := map[string]bool{}
+	a := sign.NewArtifact(data)
 	var firstErr error
 	for _, s := range sigs {
-		sg := checkOne(data, s, p)
+		sg := checkOne(a, s, p)
 		if sg.Kind == "" && firstErr == nil {
 			firstErr = fmt.Errorf("%s: %s", s.Member, sg.Error)
 		}
@@ -71,7 +72,7 @@ func checkSignatures(data []byte, sigs []bundle.Signature, p *Policy) ([]Signer,
 	return signers, len(seen), firstErr
 }
 
-func checkOne(data []byte, s bundle.Signature, p *Policy) Signer {
+func checkOne(a *sign.Artifact, s bundle.Signature, p *Policy) Signer {
 	sg := Signer{Member: s.Member}
 	var b sgbundle.Bundle
 	if err := b.UnmarshalJSON(s.Data); err != nil {
@@ -88,22 +89,33 @@ func checkOne(data []byte, s bundle.Signature, p *Policy) Signer {
 		sg.Error = "no verification material: " + err.Error()
 		return sg
 	}
-	if vc.PublicKey() != nil {
+	switch {
+	case vc.PublicKey() != nil:
 		sg.Kind = "key"
-		checkKeySigned(&sg, &b, vc.PublicKey().Hint(), data, p)
-		return sg
-	}
-	if cert := vc.Certificate(); cert != nil {
+	case vc.Certificate() != nil:
 		sg.Kind = "keyless"
-		checkKeyless(&sg, &b, data, p)
+	default:
+		sg.Error = "no public key or certificate in the signature"
 		return sg
 	}
-	sg.Error = "no public key or certificate in the signature"
+	ms := sc.MessageSignatureContent()
+	if d, err := a.Digest(ms.DigestAlgorithm()); err != nil || !bytes.Equal(d, ms.Digest()) {
+		sg.Error = "signed content is not this manifest (a signature of another bundle, or the manifest changed)"
+		if err != nil {
+			sg.Error = err.Error()
+		}
+		return sg
+	}
+	if sg.Kind == "key" {
+		checkKeySigned(&sg, &b, vc.PublicKey().Hint(), a, p)
+	} else {
+		checkKeyless(&sg, &b, a.Data, p)
+	}
 	return sg
 }
 
 // checkKeySigned tries the policy's keys, the one the (untrusted) hint names first.
-func checkKeySigned(sg *Signer, b *sgbundle.Bundle, hint string, data []byte, p *Policy) {
+func checkKeySigned(sg *Signer, b *sgbundle.Bundle, hint string, a *sign.Artifact, p *Policy) {
 	order := make([]int, 0, len(p.Keys))
 	for i, k := range p.Keys {
 		if hintOf(k) == hint {
@@ -114,7 +126,7 @@ func checkKeySigned(sg *Signer, b *sgbundle.Bundle, hint string, data []byte, p 
 	}
 	for _, i := range order {
 		k := p.Keys[i]
-		if err := verifyWithKey(b, data, k); err == nil {
+		if err := sign.VerifyWithKey(b, a, k.Public); err == nil {
 			sg.Trusted, sg.Key, sg.KeyName, sg.signerIDKey = true, k.Fingerprint, k.Name, "key:"+k.Fingerprint
 			return
 		}
@@ -133,10 +145,6 @@ func hintOf(k TrustedKey) string {
 		return ""
 	}
 	return base64.StdEncoding.EncodeToString(raw)
-}
-
-func verifyWithKey(b *sgbundle.Bundle, data []byte, k TrustedKey) error {
-	return sign.VerifyWithKey(b, data, k.Public)
 }
 
 // checkKeyless verifies a certificate-based signature: chain to the trusted root's
