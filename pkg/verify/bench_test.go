@@ -14,13 +14,14 @@ import (
 
 // BenchmarkCorpusVerify measures verify on the WebKitGTK pair (2-of-2 ECDSA keys): the
 // manifest and payload checks alone, and with the base tree (every target rebuilt and
-// hashed). Compare with hashing both trees: BenchmarkCorpusHashTrees.
+// hashed). Compare with hashing both trees: BenchmarkCorpusHashTrees. PAIR=libssl3
+// measures the libssl3 pair instead.
 func BenchmarkCorpusVerify(b *testing.B) {
 	base, target := webkitPair(b)
 	var buf bytes.Buffer
 	if _, err := bundle.Create(ctx, &buf, &bundle.CreateOptions{
 		Label: "x", Sequence: 1,
-		Components: []bundle.Source{{Name: "webkit2gtk", BaseVersion: "2.50.6-1~deb12u1", BaseDir: base, TargetDir: target}},
+		Components: []bundle.Source{{Name: "x", BaseVersion: "1", BaseDir: base, TargetDir: target}},
 	}); err != nil {
 		b.Fatal(err)
 	}
@@ -66,9 +67,12 @@ func webkitPair(b *testing.B) (string, string) {
 	if dir == "" {
 		dir = "/work/corpus"
 	}
-	base := filepath.Join(dir, "webkit2gtk/2.50.6-1~deb12u1")
-	if _, err := os.Stat(base); err != nil {
-		b.Skip("no WebKitGTK pair in the corpus")
+	base, target := "webkit2gtk/2.50.6-1~deb12u1", "webkit2gtk/2.50.6-1~deb12u2"
+	if os.Getenv("PAIR") == "libssl3" {
+		base, target = "libssl3/3.0.17-1~deb12u2", "libssl3/3.0.22-1~deb12u2"
 	}
-	return base, filepath.Join(dir, "webkit2gtk/2.50.6-1~deb12u2")
+	if _, err := os.Stat(filepath.Join(dir, base)); err != nil {
+		b.Skip("pair not in the corpus")
+	}
+	return filepath.Join(dir, base), filepath.Join(dir, target)
 }
