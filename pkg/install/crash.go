@@ -21,6 +21,10 @@ var (
 	// ENOSPC once that many bytes have been written in this process (disk full).
 	stageLimit int64
 
+	// failPath, when set, makes the forward switch fail at that path (after the
+	// steps before it), to test rollback.
+	failPath string
+
 	stepCount   atomic.Int64
 	stagedBytes int64 // only counted while stageLimit is set (one test at a time)
 )

@@ -890,6 +890,9 @@ func (t *Target) switchTo(j *journal, rollback bool) (int, error) {
 		if _, ok, err := t.state.lstat(stageOf[i]); err != nil || !ok {
 			continue // renamed already
 		}
+		if failPath != "" && s.Path == failPath && !rollback {
+			return 0, fmt.Errorf("renaming %s: %w", s.Path, unix.EIO)
+		}
 		if err := rename(t.state, stageOf[i], t.root, s.Path); err != nil {
 			return 0, err
 		}

@@ -283,3 +283,47 @@ func TestDrift(t *testing.T) {
 		t.Fatalf("remove over drift: %v", err)
 	}
 }
+
+// TestRollback makes the switch fail halfway: the live apply rolls back to the exact
+// base; a rollback interrupted by a crash is finished by the next Open.
+func TestRollback(t *testing.T) {
+	s := newSynth(t)
+	root := s.root(t)
+	failPath = "share/doc"
+	defer func() { failPath = "" }()
+	_, err := apply(t, root, s.a)
+	if err == nil || !strings.Contains(err.Error(), "rolled back") {
+		t.Fatalf("got %v", err)
+	}
+	wantTree(t, root, s.base)
+	if st := readState(t, root); len(st.Installed) != 0 {
+		t.Fatalf("state %+v", st)
+	}
+	// A journal marked for rollback, as a crash during the rollback leaves it.
+	failPath = ""
+	if _, err := apply(t, root, s.a); err != nil {
+		t.Fatal(err)
+	}
+	wantTree(t, root, s.target)
+	j := &journal{Type: journalType, Tx: "forged", Op: "apply", Rollback: true, State: newState()}
+	st := readState(t, root)
+	for _, c := range st.Installed[0].Paths {
+		if !sameNode(c.Base, c.Target) {
+			j.Steps = append(j.Steps, step{Path: c.Path, From: c.Base, To: c.Target})
+		}
+	}
+	if err := writeJSON(filepath.Join(root, StateDirName, journalFile), j); err != nil {
+		t.Fatal(err)
+	}
+	// The state does not record "forged": Open rolls the tree back to each From,
+	// here the base, from the object store.
+	tg, err := Open(context.Background(), root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tg.Recovered == nil || tg.Recovered.Action != "rolled back" {
+		t.Fatalf("recovered %+v", tg.Recovered)
+	}
+	tg.Close()
+	wantTree(t, root, s.base)
+}

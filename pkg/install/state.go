@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/patchkit/patchkit/internal/atomicfile"
@@ -243,6 +244,17 @@ func (t *Target) cleanup() error {
 			return err
 		}
 		t.step("staging removed")
+	}
+	// Temporary files of an interrupted atomic write of the state or the journal.
+	names, _ = t.state.readDir(".")
+	sort.Strings(names)
+	for _, n := range names {
+		if strings.HasPrefix(n, ".") && strings.Contains(n, ".tmp-") {
+			if err := os.Remove(filepath.Join(t.stateDir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+			t.step("temporary file removed")
+		}
 	}
 	ref := referenced(t.st)
 	names, _ = t.state.readDir(objectsDir)

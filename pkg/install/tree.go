@@ -290,7 +290,7 @@ func (t *tree) writable(p string) error {
 		if p == "" {
 			p = "."
 		}
-		return &os.PathError{Op: "write", Path: p, Err: err}
+		return fmt.Errorf("cannot write in directory %s: %w", p, err)
 	}
 	return nil
 }
