@@ -207,9 +207,9 @@ func (sc *crashScenario) run(t *testing.T, full bool, random, stride int) crashS
 }
 
 // crashScenarios builds apply, remove and supersede scenarios from base and two targets.
-func crashScenarios(t *testing.T, base, t1, t2, component string) []*crashScenario {
+func crashScenarios(t *testing.T, base, t1, t2, component string, noDelta bool) []*crashScenario {
 	work := t.TempDir()
-	pin := func(o *bundle.CreateOptions) { o.PinUnchanged = true }
+	pin := func(o *bundle.CreateOptions) { o.PinUnchanged, o.NoDelta = true, noDelta }
 	a := makeBundle(t, base, t1, component, 1, pin)
 	b := makeBundle(t, base, t2, component, 2, pin)
 	pa, pb := filepath.Join(work, "a.pkb"), filepath.Join(work, "b.pkb")
@@ -271,7 +271,7 @@ func TestCrashSynthetic(t *testing.T) {
 	makeTree(t, base, synthBase)
 	makeTree(t, t1, synthTarget)
 	makeTree(t, t2, synthTarget2)
-	s := runCrash(t, crashScenarios(t, base, t1, t2, "foo"), 1)
+	s := runCrash(t, crashScenarios(t, base, t1, t2, "foo", false), 1)
 	t.Logf("synthetic total: %d kill points, %d old, %d new, %d mixed", s.points, s.before, s.after, s.mixed)
 }
 
@@ -321,6 +321,9 @@ func TestCrashCorpus(t *testing.T) {
 	b := filepath.Join(dir, "3.0.22-1~deb12u2")
 	// Quick: every third step (the synthetic test covers every step of the same code);
 	// PATCHKIT_CRASH_FULL=1: every step, kills during recovery, more random kills.
-	s := runCrash(t, crashScenarios(t, base, a, b, "libssl3"), 3)
+	// Quick runs store whole files: encoding deltas of libcrypto takes longer than the
+	// kills (the synthetic trees and the full run cover delta payloads).
+	full := os.Getenv("PATCHKIT_CRASH_FULL") != ""
+	s := runCrash(t, crashScenarios(t, base, a, b, "libssl3", !full), 3)
 	t.Logf("libssl3 total: %d kill points, %d old, %d new, %d mixed", s.points, s.before, s.after, s.mixed)
 }
