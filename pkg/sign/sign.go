@@ -23,6 +23,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -72,8 +73,18 @@ func (k *Key) Sign(ctx context.Context, manifest []byte) ([]byte, error) {
 
 var timeZero time.Time
 
+// marshalBundle encodes a Sigstore bundle as compact JSON. protojson varies its white
+// space on purpose; compacting it makes the output depend on the content only.
 func marshalBundle(pb proto.Message) ([]byte, error) {
-	return protojson.Marshal(pb)
+	b, err := protojson.Marshal(pb)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if err := json.Compact(&out, b); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
 // VerifiesWith reports whether sig (a Sigstore bundle in JSON) is a valid key-based

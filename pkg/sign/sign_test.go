@@ -193,3 +193,19 @@ func TestVerifiesWith(t *testing.T) {
 		t.Fatal("foreign or broken signature recognised")
 	}
 }
+
+// TestEd25519Reproducible: Ed25519 signatures are deterministic and the bundle JSON is
+// compact, so signing the same manifest with the same key gives the same bytes.
+func TestEd25519Reproducible(t *testing.T) {
+	t.Parallel()
+	priv, _ := sign.GenerateKey(sign.Ed25519)
+	k, _ := sign.NewKey("ed", priv)
+	a, err := k.Sign(ctx, manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := k.Sign(ctx, manifest)
+	if !bytes.Equal(a, b) {
+		t.Fatalf("two signatures differ:\n%s\n%s", a, b)
+	}
+}

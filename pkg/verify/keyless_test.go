@@ -3,6 +3,8 @@ package verify_test
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/patchkit/patchkit/pkg/sign"
@@ -10,6 +12,7 @@ import (
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
+	sgroot "github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 	"github.com/sigstore/sigstore-go/pkg/tlog"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -135,4 +138,98 @@ func mustSign(t *testing.T, k *sign.Key, data []byte) []byte {
 		t.Fatal(err)
 	}
 	return sig
+}
+
+// TestKeylessPolicyFile runs the keyless path the CLI uses: a policy file naming an
+// identity and a trusted_root.json on disk (here the fake Sigstore's, written out).
+func TestKeylessPolicyFile(t *testing.T) {
+	t.Parallel()
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := trustedRootJSON(t, vs)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "trusted_root.json"), js, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := verify.ParsePolicy([]byte(`
+identities:
+  - subject_regexp: '^[a-z]+@example\.com$'
+    issuer: https://issuer.example.com
+trusted_root: trusted_root.json
+insecure_ignore_sct: true
+`), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, "x\n", nil)
+	m := reader(t, f.data).ManifestBytes()
+	good := withSigs(t, f.data, [][]byte{keylessSig(t, vs, "alice@example.com", "https://issuer.example.com", m)})
+	rep, err := verifyData(good, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := rep.Signers[0]; s.Identity != "alice@example.com" || !s.Trusted {
+		t.Fatalf("signer %+v", s)
+	}
+	bad := withSigs(t, f.data, [][]byte{keylessSig(t, vs, "mallory@evil.example", "https://issuer.example.com", m)})
+	if _, err := verifyData(bad, p, nil); outcome(err) != "failed signatures" {
+		t.Fatalf("untrusted identity: %v", err)
+	}
+}
+
+// TestGenerateKeylessVector writes the keyless test vector used by
+// cmd/patchkit/testdata/script/verify_keyless.txtar: with PATCHKIT_GEN_KEYLESS=DIR it
+// signs DIR/manifest.json as alice@example.com with a fresh fake Sigstore and writes
+// DIR/alice.sigstore.json, DIR/mallory.sigstore.json and DIR/trusted_root.json.
+func TestGenerateKeylessVector(t *testing.T) {
+	dir := os.Getenv("PATCHKIT_GEN_KEYLESS")
+	if dir == "" {
+		t.Skip("set PATCHKIT_GEN_KEYLESS to regenerate the keyless script vector")
+	}
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{
+		"alice.sigstore.json":   keylessSig(t, vs, "alice@example.com", "https://issuer.example.com", m),
+		"mallory.sigstore.json": keylessSig(t, vs, "mallory@example.net", "https://issuer.example.com", m),
+		"trusted_root.json":     trustedRootJSON(t, vs),
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// trustedRootJSON writes vs's CAs, logs and TSA as a trusted_root.json.
+func trustedRootJSON(t *testing.T, vs *ca.VirtualSigstore) []byte {
+	t.Helper()
+	// VirtualSigstore keys its logs by hex ID but stores the hex text as the raw ID;
+	// a trusted_root.json holds raw IDs.
+	rawIDs := func(logs map[string]*sgroot.TransparencyLog) map[string]*sgroot.TransparencyLog {
+		out := map[string]*sgroot.TransparencyLog{}
+		for id, l := range logs {
+			c := *l
+			c.ID, _ = hex.DecodeString(id)
+			out[id] = &c
+		}
+		return out
+	}
+	tr, err := sgroot.NewTrustedRoot(sgroot.TrustedRootMediaType01, vs.FulcioCertificateAuthorities(),
+		rawIDs(vs.CTLogs()), vs.TimestampingAuthorities(), rawIDs(vs.RekorLogs()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := tr.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }
