@@ -2,6 +2,9 @@
 # The whole test suite: formatting, vet, staticcheck, race-enabled tests, a short run of
 # every fuzz target, and the interop checks whose tools are installed.
 #   FUZZTIME=10m scripts/test.sh     longer fuzzing (default 10s per target)
+#   STRIDE=1 scripts/test.sh         crash test at every kill point (default every 4th)
+# Tests that need the real Debian corpus use $PATCHKIT_CORPUS (.ci/run fetches it with
+# bench/corpus.sh) and are skipped without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:$(go env GOPATH)/bin"
@@ -31,9 +34,9 @@ for pkg in $(go list ./...); do
   done
 done
 
-for s in scripts/interop-*.sh; do
-  [ -e "$s" ] || continue
-  echo "== $s"
-  bash "$s"
-done
+echo "== cosign interop (when cosign is on PATH)"
+sh scripts/cosign-interop.sh --if-available
+
+echo "== crash test, quick variant (every ${STRIDE:-4}th kill point; needs the corpus)"
+STRIDE=${STRIDE:-4} scripts/crashtest.sh
 echo "== all tests passed"
