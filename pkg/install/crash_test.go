@@ -114,7 +114,10 @@ type crashScenario struct {
 	instBefore, instAfter []string
 }
 
-type crashStats struct{ points, before, after, mixed int }
+// crashStats count outcomes: points are kills followed by a check of the tree (each
+// ends in before, after or mixed); recoveryKills are extra kills of the recovery
+// itself (full mode), checked by the point they belong to.
+type crashStats struct{ points, recoveryKills, before, after, mixed int }
 
 func installedDigests(st *State) []string {
 	var out []string
@@ -186,7 +189,7 @@ func (sc *crashScenario) run(t *testing.T, full bool, random, stride int) crashS
 		if full {
 			// Kill the recovery itself once, at a step that varies with k.
 			if _, killed := runHelper(t, "recover", root, "", 1+k%7, 0); killed {
-				stats.points++
+				stats.recoveryKills++
 			}
 		}
 		sc.checkOutcome(t, root, &stats, fmt.Sprintf("%s k=%d", sc.name, k))
@@ -202,7 +205,7 @@ func (sc *crashScenario) run(t *testing.T, full bool, random, stride int) crashS
 		sc.checkOutcome(t, root, &stats, fmt.Sprintf("%s random %d", sc.name, i))
 		os.RemoveAll(root)
 	}
-	t.Logf("%s: %d steps; %d kill points: %d old state, %d new state, %d mixed", sc.name, n, stats.points, stats.before, stats.after, stats.mixed)
+	t.Logf("%s: %d steps; %d kill points: %d old state, %d new state, %d mixed; %d more kills during recovery", sc.name, n, stats.points, stats.before, stats.after, stats.mixed, stats.recoveryKills)
 	return stats
 }
 
@@ -257,6 +260,7 @@ func runCrash(t *testing.T, scs []*crashScenario, stride int) crashStats {
 		t.Run(sc.name, func(t *testing.T) {
 			s := sc.run(t, full, random, stride)
 			total.points += s.points
+			total.recoveryKills += s.recoveryKills
 			total.before += s.before
 			total.after += s.after
 			total.mixed += s.mixed
@@ -272,7 +276,7 @@ func TestCrashSynthetic(t *testing.T) {
 	makeTree(t, t1, synthTarget)
 	makeTree(t, t2, synthTarget2)
 	s := runCrash(t, crashScenarios(t, base, t1, t2, "foo", false), 1)
-	t.Logf("synthetic total: %d kill points, %d old, %d new, %d mixed", s.points, s.before, s.after, s.mixed)
+	t.Logf("synthetic total: %d kill points, %d old, %d new, %d mixed; %d more kills during recovery", s.points, s.before, s.after, s.mixed, s.recoveryKills)
 }
 
 // crashTempDir is a temporary directory for the crash test's many tree copies: on a
@@ -325,5 +329,5 @@ func TestCrashCorpus(t *testing.T) {
 	// kills (the synthetic trees and the full run cover delta payloads).
 	full := os.Getenv("PATCHKIT_CRASH_FULL") != ""
 	s := runCrash(t, crashScenarios(t, base, a, b, "libssl3", !full), 3)
-	t.Logf("libssl3 total: %d kill points, %d old, %d new, %d mixed", s.points, s.before, s.after, s.mixed)
+	t.Logf("libssl3 total: %d kill points, %d old, %d new, %d mixed; %d more kills during recovery", s.points, s.before, s.after, s.mixed, s.recoveryKills)
 }
