@@ -64,7 +64,9 @@ func (o *trustOptions) validate() error {
 		return withHint(usagef("keyless verification needs --trusted-root FILE or --trusted-root-tuf"),
 			"verification is offline by default: save the Sigstore trusted root (trusted_root.json from the Sigstore TUF repository, or \"cosign trusted-root create\") and pass it, or fetch it with --trusted-root-tuf")
 	case len(o.keys) > 0 && o.threshold > len(o.keys) && !o.hasIdentity():
-		return usagef("--threshold %d is more than the %d trusted keys given", o.threshold, len(o.keys))
+		// Not a usage error: fewer trusted signers than required is exactly what a
+		// failed verification is (exit 3), whatever the bundle holds.
+		return &verify.Error{Check: "signatures", Err: fmt.Errorf("--threshold %d cannot be met: only %d trusted key(s) given", o.threshold, len(o.keys))}
 	}
 	return nil
 }
