@@ -476,6 +476,7 @@ func (g *vectorGen) build() {
 	sig := g.sign(g.manifest, "release1")[0]
 	g.write("signature-wrong-media-type", g.assemble(g.layout(g.manifest, [][]byte{bytes.Replace(sig, []byte("application/vnd.dev.sigstore.bundle"), []byte("application/vnd.dev.sigstore.bundlX"), 1)}, g.payloads)),
 		"inspect 0", "verify 3 signature", "extract 3 signature")
+	g.keyConfusion()
 	g.write("signature-garbage", g.assemble(g.layout(g.manifest, [][]byte{[]byte(`{"mediaType":`)}, g.payloads)),
 		"inspect 0", "verify 3 signature", "extract 3 signature")
 	var pl [][]byte
@@ -583,6 +584,37 @@ func (g *vectorGen) build() {
 	js("json-unknown-format", `"format":"patchkit.bundle/v1"`, `"format":"patchkit.bundle/v9"`, "unsupported manifest format")
 	js("json-whitespace", `,"files"`, `, "files"`, "canonical")
 	js("json-escaped-char", `"label":"1.0 (a)"`, `"label":"1.0 \u0028a)"`, "canonical")
+}
+
+// keyConfusion writes bundles signed by an Ed25519 or RSA key whose Sigstore bundle
+// names release1's ECDSA key (hint) as the verification key: a verifier that trusted the
+// hint, or took the algorithm from the signature, would be confused.
+func (g *vectorGen) keyConfusion() {
+	release1, err := json.Marshal(string(g.keys["release1"].GetHint()))
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	for _, alg := range []string{sign.Ed25519, sign.RSA3072} {
+		priv, err := sign.GenerateKey(alg)
+		if err != nil {
+			g.t.Fatal(err)
+		}
+		k, err := sign.NewKey(alg, priv)
+		if err != nil {
+			g.t.Fatal(err)
+		}
+		sig, err := k.Sign(context.Background(), g.manifest)
+		if err != nil {
+			g.t.Fatal(err)
+		}
+		own, _ := json.Marshal(string(k.GetHint()))
+		forged := bytes.Replace(sig, own, release1, 1)
+		if bytes.Equal(forged, sig) {
+			g.t.Fatalf("%s: hint not found in the signature", alg)
+		}
+		g.write("signature-key-confusion-"+alg, g.assemble(g.layout(g.manifest, [][]byte{forged}, g.payloads)),
+			"inspect 0", "verify 3 signature", "extract 3 signature")
+	}
 }
 
 func sig1(g *vectorGen) [][]byte { return g.sign(g.manifest, "release1") }
