@@ -208,7 +208,15 @@ func TestBlocks(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(7, 8))
 	old := randBytes(r, 3<<20)
-	for i, nw := range [][]byte{mutate(r, old, 10), mutate(r, codeLike(r, 1<<20), 50)} {
+	rebuilt := inPlace(old, func(b []byte) { // matched in place
+		for i := 0; i < len(b); i += 100003 {
+			b[i]++
+		}
+	})
+	if !nearlyInPlace(old, rebuilt) {
+		t.Fatal("rebuilt file not seen as nearly in place")
+	}
+	for i, nw := range [][]byte{mutate(r, old, 10), mutate(r, codeLike(r, 1<<20), 50), rebuilt} {
 		patch, err := encode(old, nw, plan(old, nw, true))
 		if err != nil {
 			t.Fatal(err)

@@ -44,7 +44,7 @@ func plan(old, nw []byte, blocks bool) []op {
 	}
 	var m matcher
 	switch {
-	case nearlyInPlace(old, nw):
+	case blocks && nearlyInPlace(old, nw):
 		m = diagonal(old)
 	case blocks:
 		m = newBlockMatcher(old)
@@ -71,10 +71,11 @@ func plan(old, nw []byte, blocks bool) []op {
 }
 
 // maxInPlaceDiff is the most bytes that may differ at the same offsets for
-// Diff to match only at the same offsets: a rebuild that changed a build id
-// and a few constants needs no index of old, and what moved would cost at
-// most this many literal bytes.
-const maxInPlaceDiff = 4 << 10
+// Diff to match a large file only at the same offsets: a rebuild that
+// changed a build id and a few constants needs no index of old. Small files
+// always get the suffix array: there a few KiB that differ in place can be a
+// shift that real matching codes in a quarter of the bytes (legacy.so).
+const maxInPlaceDiff = 1 << 10
 
 // nearlyInPlace reports whether old and nw differ in at most
 // maxInPlaceDiff bytes at the same offsets (lengths included).
