@@ -5,8 +5,13 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/patchkit/patchkit/pkg/install"
 	"github.com/rogpeppe/go-internal/testscript"
 )
+
+// The patchkit of the test scripts honours PATCHKIT_CRASH_AFTER and PATCHKIT_STAGE_LIMIT
+// (crash_*.txtar), as a binary built with -tags crashtest does.
+func init() { install.FaultInjectionFromEnv() }
 
 // TestCorpusScripts runs testdata/corpus/*.txtar: end-to-end scripts on the real trees
 // of the corpus ($PATCHKIT_CORPUS, default /work/corpus), skipped when it is missing.

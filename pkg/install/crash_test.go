@@ -26,7 +26,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -46,8 +45,7 @@ func TestMain(m *testing.M) {
 // recover) on PATCHKIT_CRASH_ROOT with PATCHKIT_CRASH_BUNDLE, crashing after
 // PATCHKIT_CRASH_AFTER steps. It prints the number of steps taken.
 func crashHelper() int {
-	crashAfter, _ = strconv.Atoi(os.Getenv("PATCHKIT_CRASH_AFTER"))
-	traceSteps = os.Getenv("PATCHKIT_CRASH_TRACE") != ""
+	FaultInjectionFromEnv()
 	ctx := context.Background()
 	tg, err := Open(ctx, os.Getenv("PATCHKIT_CRASH_ROOT"), &Options{LockTimeout: time.Second})
 	if err == nil {
