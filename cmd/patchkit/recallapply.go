@@ -91,18 +91,5 @@ func runRecallApply(cmd *cobra.Command, o *recallApplyOptions, file string) erro
 	return nil
 }
 
-// "recall apply" attaches to the recall command of recall.go: every registered command
-// factory is wrapped so that the one building "recall" gets the subcommand. This init
-// runs after key.go's, which registers newRecallCmd (files initialize in name order).
-func init() {
-	for i, f := range extraCommands {
-		f := f
-		extraCommands[i] = func(g *globalOptions) *cobra.Command {
-			c := f(g)
-			if c.Name() == "recall" {
-				c.AddCommand(newRecallApplyCmd(g))
-			}
-			return c
-		}
-	}
-}
+// "recall apply" is added to the recall command of recall.go through its registry.
+func init() { recallSubcommands = append(recallSubcommands, newRecallApplyCmd) }
