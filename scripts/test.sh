@@ -26,6 +26,9 @@ fi
 echo "== go test -race"
 go test -race -count=1 ./...
 
+echo "== crash test of pkg/install without -race (every step of apply, remove, supersede)"
+go test -count=1 -run TestCrash ./pkg/install
+
 echo "== fuzz (${FUZZTIME:-10s} per target)"
 for pkg in $(go list ./...); do
   for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
