@@ -13,10 +13,10 @@
 #   PATCHKIT_CORPUS=/path scripts/crashtest.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-C=${PATCHKIT_CORPUS:-/work/corpus}/libssl3
+C=${PATCHKIT_CORPUS:-$PWD/corpus}/libssl3
 B=$C/3.0.17-1~deb12u2 A=$C/3.0.20-1~deb12u2 T=$C/3.0.22-1~deb12u2
 if [ ! -d "$B" ] || [ ! -d "$A" ] || [ ! -d "$T" ]; then
-  echo "crashtest: no libssl3 corpus under ${PATCHKIT_CORPUS:-/work/corpus}: skipped"
+  echo "crashtest: no libssl3 corpus under ${PATCHKIT_CORPUS:-$PWD/corpus}: skipped"
   exit 0
 fi
 STRIDE=${STRIDE:-1}

@@ -1,8 +1,7 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
+	"github.com/patchkit/patchkit/internal/testcorpus"
 	"testing"
 
 	"github.com/patchkit/patchkit/pkg/install"
@@ -14,15 +13,10 @@ import (
 func init() { install.FaultInjectionFromEnv() }
 
 // TestCorpusScripts runs testdata/corpus/*.txtar: end-to-end scripts on the real trees
-// of the corpus ($PATCHKIT_CORPUS, default /work/corpus), skipped when it is missing.
+// of the corpus (internal/testcorpus), skipped when it is missing.
 func TestCorpusScripts(t *testing.T) {
-	dir := os.Getenv("PATCHKIT_CORPUS")
-	if dir == "" {
-		dir = "/work/corpus"
-	}
-	if _, err := os.Stat(filepath.Join(dir, "libssl3", "3.0.17-1~deb12u2")); err != nil {
-		t.Skipf("no libssl3 corpus in %s (set PATCHKIT_CORPUS)", dir)
-	}
+	testcorpus.Trees(t, "libssl3", "3.0.17-1~deb12u2", "3.0.20-1~deb12u2", "3.0.22-1~deb12u2")
+	dir := testcorpus.Dir()
 	if testing.Short() {
 		t.Skip("-short")
 	}

@@ -15,13 +15,14 @@ package install
 //	                                                       also kills during recovery and
 //	                                                       more random kills
 //
-// The corpus is $PATCHKIT_CORPUS/libssl3 or /work/corpus/libssl3.
+// The corpus is found by internal/testcorpus ($PATCHKIT_CORPUS, or corpus/ in the module).
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/patchkit/patchkit/internal/testcorpus"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -298,29 +299,15 @@ func crashTempDir(t *testing.T) string {
 	return d
 }
 
-func corpusDir(t *testing.T) string {
-	dir := os.Getenv("PATCHKIT_CORPUS")
-	if dir == "" {
-		dir = "/work/corpus"
-	}
-	dir = filepath.Join(dir, "libssl3")
-	if _, err := os.Stat(filepath.Join(dir, "3.0.17-1~deb12u2")); err != nil {
-		t.Skipf("no libssl3 corpus at %s ($PATCHKIT_CORPUS)", dir)
-	}
-	return dir
-}
-
 func TestCrashCorpus(t *testing.T) {
-	dir := corpusDir(t)
+	trees := testcorpus.Trees(t, "libssl3", "3.0.17-1~deb12u2", "3.0.20-1~deb12u2", "3.0.22-1~deb12u2")
 	if testing.Short() {
 		t.Skip("-short")
 	}
 	if raceEnabled && os.Getenv("PATCHKIT_CRASH_FULL") == "" {
 		t.Skip("-race: the corpus crash test runs without -race (or with PATCHKIT_CRASH_FULL=1)")
 	}
-	base := filepath.Join(dir, "3.0.17-1~deb12u2")
-	a := filepath.Join(dir, "3.0.20-1~deb12u2")
-	b := filepath.Join(dir, "3.0.22-1~deb12u2")
+	base, a, b := trees[0], trees[1], trees[2]
 	// Quick: every third step (the synthetic test covers every step of the same code);
 	// PATCHKIT_CRASH_FULL=1: every step, kills during recovery, more random kills.
 	// Quick runs store whole files: encoding deltas of libcrypto takes longer than the

@@ -3,6 +3,7 @@ package verify_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"github.com/patchkit/patchkit/internal/testcorpus"
 	"io"
 	"os"
 	"path/filepath"
@@ -63,16 +64,9 @@ func BenchmarkCorpusHashTrees(b *testing.B) {
 }
 
 func webkitPair(b *testing.B) (string, string) {
-	dir := os.Getenv("PATCHKIT_CORPUS")
-	if dir == "" {
-		dir = "/work/corpus"
-	}
-	base, target := "webkit2gtk/2.50.6-1~deb12u1", "webkit2gtk/2.50.6-1~deb12u2"
+	trees := testcorpus.Trees(b, "webkit2gtk", "2.50.6-1~deb12u1", "2.50.6-1~deb12u2")
 	if os.Getenv("PAIR") == "libssl3" {
-		base, target = "libssl3/3.0.17-1~deb12u2", "libssl3/3.0.22-1~deb12u2"
+		trees = testcorpus.Trees(b, "libssl3", "3.0.17-1~deb12u2", "3.0.22-1~deb12u2")
 	}
-	if _, err := os.Stat(filepath.Join(dir, base)); err != nil {
-		b.Skip("pair not in the corpus")
-	}
-	return filepath.Join(dir, base), filepath.Join(dir, target)
+	return trees[0], trees[1]
 }

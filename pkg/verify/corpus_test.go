@@ -2,8 +2,7 @@ package verify_test
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
+	"github.com/patchkit/patchkit/internal/testcorpus"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,17 +10,6 @@ import (
 	"github.com/patchkit/patchkit/pkg/bundle"
 	"github.com/patchkit/patchkit/pkg/verify"
 )
-
-func corpusDir(t *testing.T) string {
-	dir := os.Getenv("PATCHKIT_CORPUS")
-	if dir == "" {
-		dir = "/work/corpus"
-	}
-	if _, err := os.Stat(filepath.Join(dir, "libssl3")); err != nil {
-		t.Skip("no corpus (set PATCHKIT_CORPUS)")
-	}
-	return dir
-}
 
 // members returns the offset of every tar header in data and the end of its data.
 func members(t *testing.T, data []byte) (names []string, starts, ends []int) {
@@ -47,18 +35,14 @@ func members(t *testing.T, data []byte) (names []string, starts, ends []int) {
 // data and padding, and the end marker) fails verification.
 func TestCorpusSignVerify(t *testing.T) {
 	t.Parallel()
-	dir := corpusDir(t)
 	for _, pair := range [][3]string{
 		{"libssl3", "3.0.17-1~deb12u2", "3.0.22-1~deb12u2"},
 		{"webkit2gtk", "2.50.6-1~deb12u1", "2.50.6-1~deb12u2"},
 	} {
 		t.Run(pair[0], func(t *testing.T) {
 			t.Parallel()
-			base := filepath.Join(dir, pair[0], pair[1])
-			target := filepath.Join(dir, pair[0], pair[2])
-			if _, err := os.Stat(base); err != nil {
-				t.Skip("pair not in the corpus")
-			}
+			trees := testcorpus.Trees(t, pair[0], pair[1], pair[2])
+			base, target := trees[0], trees[1]
 			if (testing.Short() || raceEnabled) && pair[0] != "libssl3" {
 				t.Skip("-short or -race: libssl3 only")
 			}
