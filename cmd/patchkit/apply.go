@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/patchkit/patchkit/pkg/bundle"
@@ -141,15 +140,11 @@ func runApply(cmd *cobra.Command, o *applyOptions, file string) error {
 			return err
 		}
 	}
-	f, err := os.Open(file)
+	f, r, err := openBundle(file)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	r, err := bundle.NewReader(f)
-	if err != nil {
-		return err
-	}
 	t, err := o.target.open(ctx, stderr, false)
 	if err != nil {
 		return err

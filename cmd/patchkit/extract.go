@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/patchkit/patchkit/pkg/bundle"
 	"github.com/patchkit/patchkit/pkg/verify"
@@ -61,15 +60,11 @@ to install ("patchkit apply" always verifies).`,
 }
 
 func runExtract(cmd *cobra.Command, o *extractOptions, path string) error {
-	f, err := os.Open(path)
+	f, r, err := openBundle(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	r, err := bundle.NewReader(f)
-	if err != nil {
-		return err
-	}
 	stdout := cmd.OutOrStdout()
 	if o.manifest {
 		_, err := stdout.Write(r.ManifestBytes())

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/patchkit/patchkit/pkg/bundle"
 	"io"
 	"os"
 )
@@ -47,4 +48,17 @@ func writeJSON(w io.Writer, v any) error {
 func stderrIsTerminal() bool {
 	fi, err := os.Stderr.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// openBundle opens the bundle file at path and reads its manifest and signatures; the
+// caller reads the payloads through r, then closes f.
+func openBundle(path string) (f *os.File, r *bundle.Reader, err error) {
+	if f, err = os.Open(path); err != nil {
+		return nil, nil, err
+	}
+	if r, err = bundle.NewReader(f); err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, r, nil
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/patchkit/patchkit/internal/atomicfile"
-	"github.com/patchkit/patchkit/pkg/bundle"
 	"github.com/patchkit/patchkit/pkg/sign"
 	"github.com/patchkit/patchkit/pkg/verify"
 	"github.com/spf13/cobra"
@@ -113,15 +112,11 @@ func runRecallCreate(cmd *cobra.Command, o *recallCreateOptions) error {
 	d := &verify.RecallDocument{Sequence: o.sequence, Issued: issued.Format(time.RFC3339)}
 	digests := append([]string(nil), o.digests...)
 	for _, path := range o.bundles {
-		f, err := os.Open(path)
+		f, r, err := openBundle(path)
 		if err != nil {
 			return err
 		}
-		r, err := bundle.NewReader(f)
 		f.Close()
-		if err != nil {
-			return err
-		}
 		digests = append(digests, r.Digest())
 	}
 	seen := map[string]bool{}

@@ -127,16 +127,12 @@ func runSign(cmd *cobra.Command, o *signOptions, path string) error {
 	if o.keyless {
 		signers = append(signers, &sign.Keyless{IDToken: o.idToken, FulcioURL: o.fulcioURL, RekorURL: o.rekorURL})
 	}
-	in, err := os.Open(path)
+	in, r, err := openBundle(path)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
 	fi, err := in.Stat()
-	if err != nil {
-		return err
-	}
-	r, err := bundle.NewReader(in)
 	if err != nil {
 		return err
 	}

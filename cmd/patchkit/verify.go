@@ -4,10 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 
-	"github.com/patchkit/patchkit/pkg/bundle"
 	"github.com/patchkit/patchkit/pkg/verify"
 	"github.com/spf13/cobra"
 )
@@ -73,15 +71,11 @@ func runVerify(cmd *cobra.Command, o *verifyOptions, path string) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(path)
+	f, r, err := openBundle(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	r, err := bundle.NewReader(f)
-	if err != nil {
-		return err
-	}
 	rep, verr := verify.Bundle(cmd.Context(), r, p, &verify.Options{At: at, BaseDir: o.base})
 	if rep == nil {
 		return verr
