@@ -47,7 +47,7 @@ scenario() {
   for ((k = 1; k <= n; k += STRIDE)); do
     rm -rf r && cp -a "$tmpl" r
     local rc=0
-    PATCHKIT_CRASH_AFTER=$k "$@" >/dev/null 2>&1 || rc=$?
+    { PATCHKIT_CRASH_AFTER=$k "$@" >/dev/null 2>&1 || rc=$?; } 2>/dev/null   # no "Killed" notices
     if [ "$rc" -ne 137 ]; then
       echo "$name k=$k: exit $rc, not killed"; bad=$((bad + 1)); continue
     fi
