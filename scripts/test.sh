@@ -23,6 +23,13 @@ else
   echo "== staticcheck: not installed, skipped (.ci/run installs it)"
 fi
 
+if command -v govulncheck >/dev/null; then
+  echo "== govulncheck"
+  govulncheck ./...
+else
+  echo "== govulncheck: not installed, skipped (it needs vuln.go.dev, which CI here cannot reach)"
+fi
+
 echo "== go test -race"
 go test -race -count=1 ./...
 
