@@ -93,7 +93,7 @@ is unsafe; 4: the bundle is recalled or expired.`,
 				return err
 			}
 			if o.insecureSkip {
-				if o.trust.policyFile != "" || len(o.trust.keys) > 0 || o.trust.hasIdentity() {
+				if o.trust.given() {
 					return usagef("--insecure-skip-verify cannot be combined with a trust source")
 				}
 				return nil

@@ -108,8 +108,3 @@ func runExtract(cmd *cobra.Command, o *extractOptions, path string) error {
 		res.Files, formatBytes(res.Bytes), res.Dirs, res.Symlinks, o.out, res.Deleted)
 	return nil
 }
-
-// given reports whether any trust source was named on the command line.
-func (o *trustOptions) given() bool {
-	return o.policyFile != "" || len(o.keys) > 0 || o.hasIdentity() || o.threshold != 0 || o.trustedRoot != ""
-}

@@ -44,6 +44,11 @@ func (o *trustOptions) hasIdentity() bool {
 	return o.identity != "" || o.identityRegexp != "" || o.issuer != "" || o.issuerRegexp != ""
 }
 
+// given reports whether any trust source was named on the command line.
+func (o *trustOptions) given() bool {
+	return o.policyFile != "" || len(o.keys) > 0 || o.hasIdentity() || o.threshold != 0 || o.trustedRoot != ""
+}
+
 // validate refuses a missing or contradictory trust source before any work.
 func (o *trustOptions) validate() error {
 	switch {
