@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/patchkit/patchkit/pkg/delta"
 )
 
 // Payload codecs.
@@ -15,6 +16,8 @@ const (
 	// CodecZstd is the full target content as a sequence of independent zstd frames, each
 	// holding at most zstdChunk bytes, so both cores compress and memory stays bounded.
 	CodecZstd = "zstd"
+	// CodecDelta is a binary delta against the base file (docs/delta.md).
+	CodecDelta = delta.Codec
 )
 
 const zstdChunk = 8 << 20
@@ -25,7 +28,8 @@ type codec struct {
 }
 
 var codecs = map[string]codec{
-	CodecZstd: {ext: "zst"},
+	CodecZstd:  {ext: "zst"},
+	CodecDelta: {ext: "pkd", delta: true},
 }
 
 var (

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/patchkit/patchkit/pkg/delta"
 	"io"
 	"io/fs"
 	"os"
@@ -420,16 +421,16 @@ func encodeAll(ctx context.Context, files []*pending, useDelta bool, prog *progr
 		}
 		var codec string
 		var stored []byte
-		if useDelta && f.base != nil && f.base.node.Type == TypeFile && deltaEncoder != nil {
+		if useDelta && f.base != nil && f.base.node.Type == TypeFile {
 			old, err := readChecked(f.base)
 			if err != nil {
 				return err
 			}
-			patch, err := deltaEncoder.diff(old, data)
+			patch, err := delta.Diff(old, data)
 			if err != nil {
 				return fmt.Errorf("%s: computing delta: %w", f.file.Path, err)
 			}
-			codec, stored = deltaEncoder.codec, patch
+			codec, stored = CodecDelta, patch
 		}
 		// The full content is compressed unless the delta is so small that compression
 		// could not beat it (it would need a ratio above deltaAlwaysPays).
@@ -467,12 +468,6 @@ func excluded(p string, patterns []string) (bool, error) {
 		}
 	}
 	return false, nil
-}
-
-// deltaEncoder is the delta codec create uses, when one is linked in.
-var deltaEncoder *struct {
-	codec string
-	diff  func(old, new []byte) ([]byte, error)
 }
 
 // Path returns the OS path of a manifest path below root.

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/patchkit/patchkit/pkg/delta"
 	"hash"
 	"io"
 	"strings"
@@ -271,15 +272,13 @@ func (e *Entry) Decode(w io.Writer, base io.ReaderAt) error {
 	switch e.File.Payload.Codec {
 	case CodecZstd:
 		err = decodeZstd(cw, e, t.Size)
-	default:
-		dec, ok := deltaDecoders[e.File.Payload.Codec]
-		if !ok {
-			return memberErr(e.Member, fmt.Errorf("unknown codec %q", e.File.Payload.Codec))
-		}
+	case CodecDelta:
 		if base == nil {
 			return memberErr(e.Member, errors.New("delta payload needs the base file"))
 		}
-		err = dec(cw, base, e.File.Base.Size, e, t.Size)
+		err = delta.Apply(cw, base, e.File.Base.Size, e, t.Size)
+	default:
+		return memberErr(e.Member, fmt.Errorf("unknown codec %q", e.File.Payload.Codec))
 	}
 	// Read to the end so that the payload digest is checked even if the decoder stopped
 	// early; a digest mismatch explains a decoder error, so it is reported first.
@@ -297,9 +296,6 @@ func (e *Entry) Decode(w io.Writer, base io.ReaderAt) error {
 	}
 	return nil
 }
-
-// deltaDecoders maps delta codecs to their decoders.
-var deltaDecoders = map[string]func(w io.Writer, base io.ReaderAt, baseSize int64, patch io.Reader, size int64) error{}
 
 type countWriter struct {
 	w io.Writer
