@@ -24,9 +24,11 @@ type trustOptions struct {
 	tuf            bool
 	policyFile     string
 	recallLists    []string
+	fs             *pflag.FlagSet
 }
 
 func (o *trustOptions) addFlags(fs *pflag.FlagSet) {
+	o.fs = fs
 	fs.StringArrayVar(&o.keys, "key", nil, "trusted PEM public key (repeatable; each key counts once toward --threshold)")
 	fs.IntVar(&o.threshold, "threshold", 0, "distinct trusted signers needed (default 1)")
 	fs.StringVar(&o.identity, "certificate-identity", "", "trusted keyless signer: certificate subject (email or URI)")
@@ -46,19 +48,23 @@ func (o *trustOptions) hasIdentity() bool {
 
 // given reports whether any trust source was named on the command line.
 func (o *trustOptions) given() bool {
-	return o.policyFile != "" || len(o.keys) > 0 || o.hasIdentity() || o.threshold != 0 || o.trustedRoot != ""
+	return o.policyFile != "" || len(o.keys) > 0 || o.hasIdentity() || o.thresholdSet() || o.trustedRoot != ""
+}
+
+func (o *trustOptions) thresholdSet() bool {
+	return o.threshold != 0 || o.fs != nil && o.fs.Changed("threshold")
 }
 
 // validate refuses a missing or contradictory trust source before any work.
 func (o *trustOptions) validate() error {
 	switch {
-	case o.policyFile != "" && (len(o.keys) > 0 || o.hasIdentity() || o.threshold != 0 || o.trustedRoot != "" || o.tuf || o.ignoreSCT):
+	case o.thresholdSet() && o.threshold < 1:
+		return usagef("--threshold %d: must be at least 1", o.threshold)
+	case o.policyFile != "" && (len(o.keys) > 0 || o.hasIdentity() || o.thresholdSet() || o.trustedRoot != "" || o.tuf || o.ignoreSCT):
 		return usagef("--policy cannot be combined with --key, --threshold, --trusted-root or --certificate-* flags: put them in the policy")
 	case o.policyFile == "" && len(o.keys) == 0 && !o.hasIdentity():
 		return withHint(usagef("no trust source: patchkit never accepts any signer"),
 			"give --key PUB (repeatable, with --threshold K), --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp] and --trusted-root, or --policy FILE")
-	case o.threshold < 0:
-		return usagef("--threshold must be at least 1")
 	case o.identity != "" && o.identityRegexp != "", o.issuer != "" && o.issuerRegexp != "":
 		return usagef("give a certificate identity or issuer either exactly or as a regexp, not both")
 	case o.hasIdentity() && (o.identity == "" && o.identityRegexp == "" || o.issuer == "" && o.issuerRegexp == ""):
@@ -68,10 +74,10 @@ func (o *trustOptions) validate() error {
 	case o.hasIdentity() && o.trustedRoot == "" && !o.tuf:
 		return withHint(usagef("keyless verification needs --trusted-root FILE or --trusted-root-tuf"),
 			"verification is offline by default: save the Sigstore trusted root (trusted_root.json from the Sigstore TUF repository, or \"cosign trusted-root create\") and pass it, or fetch it with --trusted-root-tuf")
-	case len(o.keys) > 0 && o.threshold > len(o.keys) && !o.hasIdentity():
+	case len(o.keys) > 0 && !o.hasIdentity():
 		// Not a usage error: fewer trusted signers than required is exactly what a
 		// failed verification is (exit 3), whatever the bundle holds.
-		return &verify.Error{Check: "signatures", Err: fmt.Errorf("--threshold %d cannot be met: only %d trusted key(s) given", o.threshold, len(o.keys))}
+		return verify.Meetable("--threshold", o.threshold, len(o.keys))
 	}
 	return nil
 }
@@ -112,6 +118,10 @@ func (o *trustOptions) policy() (*verify.Policy, error) {
 			p.InsecureIgnoreSCT = o.ignoreSCT
 		}
 		if err := p.Validate(); err != nil {
+			var ve *verify.Error
+			if errors.As(err, &ve) {
+				return nil, err // an unmeetable threshold fails verification (exit 3)
+			}
 			return nil, &usageError{err}
 		}
 	}

@@ -639,7 +639,8 @@ func (g *vectorGen) signedCreateFrom(baseDir, name string, mutate func(*bundle.C
 func (g *vectorGen) policies(recalled string) {
 	recall := filepath.Join(g.dir, "recall.json")
 	if code, msg := runCLI(g.t, "recall", "create", "--bundle-digest", recalled, "--reason", "breaks logins",
-		"--sequence", "1", "--issued", "2026-05-01T00:00:00Z", "--key", filepath.Join(g.dir, "keys", "release1.key"), "-o", recall); code != 0 {
+		"--sequence", "1", "--issued", "2026-05-01T00:00:00Z", "--not-after", "2027-05-01T00:00:00Z",
+		"--key", filepath.Join(g.dir, "keys", "release1.key"), "--key", filepath.Join(g.dir, "keys", "release2.key"), "-o", recall); code != 0 {
 		g.t.Fatalf("recall create: %s", msg)
 	}
 	policy := func(threshold int) string {

@@ -11,6 +11,7 @@ func ExampleMarshalRecallDocument() {
 	doc, err := verify.MarshalRecallDocument(&verify.RecallDocument{
 		Sequence: 4,
 		Issued:   "2026-05-28T20:26:40Z",
+		NotAfter: "2026-08-26T20:26:40Z",
 		Entries: []verify.RecallEntry{
 			{Digest: "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", Reason: "superseded & broken"},
 			{Digest: "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", Reason: "breaks TLS <1.3"},
@@ -22,7 +23,7 @@ func ExampleMarshalRecallDocument() {
 	}
 	fmt.Println(string(doc))
 	// Output:
-	// {"entries":[{"digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","reason":"breaks TLS <1.3"},{"digest":"sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","reason":"superseded & broken"}],"issued":"2026-05-28T20:26:40Z","sequence":4,"type":"patchkit.recall/v1"}
+	// {"entries":[{"digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","reason":"breaks TLS <1.3"},{"digest":"sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","reason":"superseded & broken"}],"issued":"2026-05-28T20:26:40Z","not_after":"2026-08-26T20:26:40Z","sequence":4,"type":"patchkit.recall/v1"}
 }
 
 // A policy in YAML; relative key paths resolve from the policy's directory.

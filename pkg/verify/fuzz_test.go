@@ -27,7 +27,7 @@ func FuzzPolicy(f *testing.F) {
 // FuzzRecallList: the recall list parser never panics and never accepts an unsigned list.
 func FuzzRecallList(f *testing.F) {
 	k, pub := newKey(f, "k")
-	d := &verify.RecallDocument{Sequence: 1, Issued: "2026-01-01T00:00:00Z",
+	d := &verify.RecallDocument{Sequence: 1, Issued: "2026-01-01T00:00:00Z", NotAfter: "2026-04-01T00:00:00Z",
 		Entries: []verify.RecallEntry{{Digest: "sha256:0000000000000000000000000000000000000000000000000000000000000000", Reason: "r"}}}
 	doc, err := verify.MarshalRecallDocument(d)
 	if err != nil {

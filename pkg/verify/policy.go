@@ -35,7 +35,10 @@ type Policy struct {
 	MaxAge       time.Duration       // the manifest's created time must be at most this old; 0: no limit
 
 	Recalls []*RecallList // verified recall lists; the newest is in force
-	// RecallThreshold is the number of distinct trusted signers a recall list needs; 0 means 1.
+	// RecallThreshold is the number of distinct trusted signers a recall list needs; 0
+	// means Threshold: a list that can stop an install needs the trust that admits one.
+	// Setting it lower is an explicit choice: that many signers can then publish a list,
+	// with any sequence (docs/signing.md).
 	RecallThreshold int
 }
 
@@ -136,8 +139,13 @@ func (p *Policy) Validate() error {
 	if p.Threshold < 0 || p.RecallThreshold < 0 {
 		return errors.New("negative threshold")
 	}
-	if len(p.Identities) == 0 && p.threshold() > len(p.Keys) {
-		return fmt.Errorf("threshold %d is more than the %d trusted keys", p.threshold(), len(p.Keys))
+	if len(p.Identities) == 0 {
+		if err := Meetable("threshold", p.threshold(), len(p.Keys)); err != nil {
+			return err
+		}
+		if err := Meetable("recall_threshold", p.recallThreshold(), len(p.Keys)); err != nil {
+			return err
+		}
 	}
 	for c, s := range p.MinSequence {
 		if s < 0 {
@@ -159,9 +167,19 @@ func (p *Policy) threshold() int {
 
 func (p *Policy) recallThreshold() int {
 	if p.RecallThreshold <= 0 {
-		return 1
+		return p.threshold()
 	}
 	return p.RecallThreshold
+}
+
+// Meetable refuses a threshold k that n trusted keys can never meet. The error is an
+// [*Error] of check signatures: whether the threshold comes from flags or a policy file,
+// no bundle could pass, which is a failed verification, not a usage error.
+func Meetable(what string, k, n int) error {
+	if k > n {
+		return &Error{Check: CheckSignatures, Err: fmt.Errorf("%s %d cannot be met: it is more than the %d trusted key(s)", what, k, n)}
+	}
+	return nil
 }
 
 // PolicyFile is the policy document read by [LoadPolicy], in YAML or JSON. Unknown fields

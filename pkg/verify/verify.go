@@ -44,8 +44,11 @@ const ReportType = "patchkit.verify/v1"
 var (
 	// ErrRecalled is matched (errors.Is) by the error of a recalled bundle.
 	ErrRecalled = errors.New("recalled")
-	// ErrExpired is matched (errors.Is) by the error of an expired bundle.
+	// ErrExpired is matched (errors.Is) by the error of an expired bundle or recall list.
 	ErrExpired = errors.New("expired")
+	// ErrRecallConflict is matched (errors.Is) when two different recall lists claim the
+	// same sequence: a publishing fault or an attack, not a recall of the bundle.
+	ErrRecallConflict = errors.New("recall list conflict")
 )
 
 // Error is a failed check.
@@ -89,6 +92,7 @@ type Check struct {
 	Name   string `json:"name"`
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail"`
+	err    error
 }
 
 // RecallInfo names the recall list in force.
@@ -98,7 +102,7 @@ type RecallInfo struct {
 }
 
 func (r *Report) add(name string, err error, detail string) {
-	c := Check{Name: name, OK: err == nil, Detail: detail}
+	c := Check{Name: name, OK: err == nil, Detail: detail, err: err}
 	if err != nil {
 		c.Detail = err.Error()
 	}
@@ -117,10 +121,12 @@ func (r *Report) Err() error {
 
 func (r *Report) errFor(c Check) error {
 	err := errors.New(c.Detail)
-	switch c.Name {
-	case CheckRecall:
+	switch {
+	case errors.Is(c.err, ErrRecallConflict), errors.Is(c.err, ErrExpired):
+		err = c.err
+	case c.Name == CheckRecall:
 		err = fmt.Errorf("%w: %s", ErrRecalled, c.Detail)
-	case CheckExpiry:
+	case c.Name == CheckExpiry:
 		err = fmt.Errorf("%w: %s", ErrExpired, c.Detail)
 	}
 	return &Error{Check: c.Name, Err: err}
@@ -170,7 +176,7 @@ func Manifest(ctx context.Context, manifest []byte, sigs []bundle.Signature, p *
 	rep.add(CheckComponents, checkComponents(m, p), "allowed")
 	rep.add(CheckBase, checkBaseVersions(m, p), "allowed")
 	rep.add(CheckSequence, checkSequence(m, p, o), fmt.Sprintf("sequence %d is at or above every floor", m.Sequence))
-	rinfo, rerr := checkRecall(rep.Digest, m, p, o)
+	rinfo, rerr := checkRecall(rep.Digest, m, p, o, at)
 	rep.Recall = rinfo
 	rep.add(CheckRecall, rerr, recallDetail(rinfo))
 	rep.add(CheckExpiry, checkExpiry(m, at), expiryDetail(m))
