@@ -85,8 +85,13 @@ func newCreateCmd(_ *globalOptions) *cobra.Command {
 turns the one into the other: added, replaced, patched (binary delta), deleted,
 mode-changed and symlink-changed paths. Each changed file is stored as a binary
 delta against its base file (codec pkdelta1) when that is smaller than the file
-compressed in full (codec zstd); inspect shows the choice per file. Regular files, directories and symlinks
-are supported; devices, sockets and links that leave the tree are refused.
+compressed in full (codec zstd); inspect shows the choice per file. Regular files,
+directories and symlinks are supported; devices, FIFOs and sockets are refused. A
+symlink's text is data: absolute and outward links (such as firefox-esr's
+defaults/syspref -> /etc/firefox-esr) are kept as they are, an unchanged link is not
+bundle content, and a changed one is stored as its signed text (inspect marks links
+that leave the root). Paths and labels with control or bidi-override characters are
+refused.
 
 Several components go in one bundle by repeating --component, --base, --target
 and --base-version (the i-th of each belong together), or with --spec FILE:
@@ -99,7 +104,8 @@ and --base-version (the i-th of each belong together), or with --spec FILE:
 
 Paths in a spec are relative to the spec file. Flags given with --spec override its
 fields. The output is byte-reproducible: member times come from SOURCE_DATE_EPOCH
-(or zero). The file is written atomically; on failure nothing is left behind.`,
+(or zero). The file is written atomically; on failure nothing is left behind, and -o never
+replaces anything but a regular file.`,
 		Example: `  patchkit create --base old/ --target new/ --component libssl3 \
     --base-version 3.0.17-1~deb12u2 --label "3.0.22 (a)" --sequence 22 \
     --cve CVE-2025-9230 -o libssl3.pkb`,

