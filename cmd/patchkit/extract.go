@@ -29,7 +29,7 @@ func (o *extractOptions) addFlags(cmd *cobra.Command) {
 	fs.StringVar(&o.base, "base", "", "base tree the bundle applies to (needed for delta payloads; checked by digest)")
 	fs.StringVarP(&o.out, "output", "o", "", "directory to create with the target state of every touched path")
 	o.trust.addFlags(fs)
-	fs.StringVar(&o.at, "at", "", "with a trust source: check expiry at this time (RFC 3339 or @UNIXSECONDS) instead of now")
+	fs.StringVar(&o.at, "at", "", "with a trust source, override the clock: judge expiry at this time (RFC 3339 or @<decimal seconds>; warns)")
 	fs.StringVar(&o.maxSize, "max-size", "", fmt.Sprintf("without a trust source: the most output the manifest may declare, e.g. 2GiB (default %d x the bundle size + 2 x its base files)", bundle.ExtractLimitFactor))
 	cmd.MarkFlagsOneRequired("manifest", "output")
 	cmd.MarkFlagsMutuallyExclusive("manifest", "output")
@@ -93,11 +93,11 @@ func runExtract(cmd *cobra.Command, o *extractOptions, path string) error {
 		if err := o.trust.validate(); err != nil {
 			return err
 		}
-		p, err := o.trust.policy()
+		p, err := o.trust.policy(cmd.ErrOrStderr())
 		if err != nil {
 			return err
 		}
-		at, err := parseAt(o.at)
+		at, err := parseAt(o.at, cmd.ErrOrStderr())
 		if err != nil {
 			return err
 		}

@@ -193,7 +193,7 @@ func newRecallVerifyCmd(_ *globalOptions) *cobra.Command {
 		Args:    exactArgs(1),
 		PreRunE: func(cmd *cobra.Command, args []string) error { return o.trust.validate() },
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := o.trust.policy()
+			p, err := o.trust.policy(cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

@@ -48,7 +48,7 @@ type recallApplyReport struct {
 }
 
 func runRecallApply(cmd *cobra.Command, o *recallApplyOptions, file string) error {
-	p, err := o.trust.policy()
+	p, err := o.trust.policy(cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/patchkit/patchkit/pkg/verify"
@@ -29,15 +32,15 @@ type trustOptions struct {
 
 func (o *trustOptions) addFlags(fs *pflag.FlagSet) {
 	o.fs = fs
-	fs.StringArrayVar(&o.keys, "key", nil, "trusted PEM public key (repeatable; each key counts once toward --threshold)")
+	fs.StringArrayVar(&o.keys, "key", nil, "trusted PEM public key, one per file (repeatable; each key counts once toward --threshold)")
 	fs.IntVar(&o.threshold, "threshold", 0, "distinct trusted signers needed (default 1)")
 	fs.StringVar(&o.identity, "certificate-identity", "", "trusted keyless signer: certificate subject (email or URI)")
-	fs.StringVar(&o.identityRegexp, "certificate-identity-regexp", "", "trusted keyless signer: regular expression for the certificate subject")
+	fs.StringVar(&o.identityRegexp, "certificate-identity-regexp", "", "trusted keyless signer: regular expression for the certificate subject (matches a substring: anchor it with ^...$)")
 	fs.StringVar(&o.issuer, "certificate-oidc-issuer", "", "OIDC issuer of the trusted keyless signer")
-	fs.StringVar(&o.issuerRegexp, "certificate-oidc-issuer-regexp", "", "regular expression for the OIDC issuer of the trusted keyless signer")
+	fs.StringVar(&o.issuerRegexp, "certificate-oidc-issuer-regexp", "", "regular expression for the OIDC issuer of the trusted keyless signer (matches a substring: anchor it)")
 	fs.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json (Fulcio CAs, Rekor and CT log keys) for keyless signatures")
 	fs.BoolVar(&o.tuf, "trusted-root-tuf", false, "fetch the Sigstore public-good trusted root from its TUF repository (needs the network; cached in ~/.sigstore)")
-	fs.BoolVar(&o.ignoreSCT, "insecure-ignore-sct", false, "INSECURE: accept keyless certificates without a certificate transparency proof (private Fulcio without CT)")
+	fs.BoolVar(&o.ignoreSCT, "insecure-ignore-sct", false, "INSECURE: accept keyless certificates without a certificate transparency proof (private Fulcio without CT; warns)")
 	fs.StringVar(&o.policyFile, "policy", "", "policy file (YAML or JSON): trusted keys and identities, threshold, components, base versions, sequence floors, recall lists, max age")
 	fs.StringArrayVar(&o.recallLists, "recall-list", nil, "signed recall list to honour (repeatable; verified against the same trust; the newest is in force)")
 }
@@ -82,8 +85,9 @@ func (o *trustOptions) validate() error {
 	return nil
 }
 
-// policy builds the policy the flags describe, with the recall lists verified against it.
-func (o *trustOptions) policy() (*verify.Policy, error) {
+// policy builds the policy the flags describe, with the recall lists verified against
+// it, and writes its warnings (verify.Policy.Warnings) to stderr.
+func (o *trustOptions) policy(stderr io.Writer) (*verify.Policy, error) {
 	var p *verify.Policy
 	if o.policyFile != "" {
 		var err error
@@ -115,8 +119,8 @@ func (o *trustOptions) policy() (*verify.Policy, error) {
 				return nil, err
 			}
 			p.TrustedRoot = tr
-			p.InsecureIgnoreSCT = o.ignoreSCT
 		}
+		p.InsecureIgnoreSCT = o.ignoreSCT
 		if err := p.Validate(); err != nil {
 			var ve *verify.Error
 			if errors.As(err, &ve) {
@@ -132,25 +136,36 @@ func (o *trustOptions) policy() (*verify.Policy, error) {
 		}
 		p.Recalls = append(p.Recalls, l)
 	}
+	for _, w := range p.Warnings() {
+		fmt.Fprintf(stderr, "patchkit: warning: %s\n", w)
+	}
 	return p, nil
 }
 
-// parseAt parses --at: RFC 3339, or a Unix time as @SECONDS.
-func parseAt(s string) (time.Time, error) {
+var atSecondsRE = regexp.MustCompile(`^@[0-9]{1,19}$`)
+
+// parseAt parses --at: RFC 3339, or a Unix time as @<decimal seconds>, nothing else. A
+// time given is an override of the clock for expiry, max_age and recall list expiry,
+// so it is announced on stderr like the --insecure-* flags. max_age still measures from
+// the manifest's created time.
+func parseAt(s string, stderr io.Writer) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	if len(s) > 1 && s[0] == '@' {
-		var sec int64
-		if _, err := fmt.Sscanf(s[1:], "%d", &sec); err != nil {
-			return time.Time{}, usagef("--at %q: want RFC 3339 or @UNIXSECONDS", s)
+	var t time.Time
+	if atSecondsRE.MatchString(s) {
+		sec, err := strconv.ParseInt(s[1:], 10, 64)
+		if err != nil {
+			return time.Time{}, usagef("--at %q: want RFC 3339 or @<decimal seconds>", s)
 		}
-		return time.Unix(sec, 0), nil
+		t = time.Unix(sec, 0)
+	} else {
+		var err error
+		if t, err = time.Parse(time.RFC3339, s); err != nil {
+			return time.Time{}, usagef("--at %q: want RFC 3339 (2026-01-02T15:04:05Z) or @<decimal seconds>", s)
+		}
 	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return time.Time{}, usagef("--at %q: want RFC 3339 (2026-01-02T15:04:05Z) or @UNIXSECONDS", s)
-	}
+	fmt.Fprintf(stderr, "patchkit: warning: --at: expiry, max_age and recall lists are judged at %s, not now\n", t.UTC().Format(time.RFC3339))
 	return t, nil
 }
 

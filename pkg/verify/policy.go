@@ -2,6 +2,7 @@ package verify
 
 import (
 	"crypto"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -50,7 +51,10 @@ type TrustedKey struct {
 }
 
 // Identity is a keyless signer a policy trusts: a certificate subject (email, URI) and
-// OIDC issuer, each given exactly or as a regular expression (RE2, anchored by you).
+// OIDC issuer, each given exactly or as a regular expression (RE2). As in cosign and
+// sigstore-go, a regular expression matches a substring: "rel@example.com" also matches
+// "rel@example.com.evil.org"; anchor it ("^rel@example\.com$"). [Policy.Warnings] names
+// every regexp that is not anchored.
 type Identity struct {
 	Subject       string `json:"subject,omitempty"`
 	SubjectRegexp string `json:"subject_regexp,omitempty"`
@@ -84,8 +88,13 @@ func (id Identity) validate() error {
 	return nil
 }
 
-// NewTrustedKey parses a PEM public key.
+// NewTrustedKey parses a PEM public key. Text holding more than one PEM block is
+// refused: a file of several keys would silently trust only the first (or, read by
+// another tool, all of them) under one name.
 func NewTrustedKey(name string, pemBytes []byte) (TrustedKey, error) {
+	if n := pemBlocks(pemBytes); n > 1 {
+		return TrustedKey{}, fmt.Errorf("public key %s: holds %d PEM blocks: give one key per file (repeat --key, or list each in the policy)", name, n)
+	}
 	pub, err := sign.ParsePublicKey(pemBytes)
 	if err != nil {
 		return TrustedKey{}, fmt.Errorf("public key %s: %w", name, err)
@@ -95,6 +104,48 @@ func NewTrustedKey(name string, pemBytes []byte) (TrustedKey, error) {
 		return TrustedKey{}, err
 	}
 	return TrustedKey{Name: name, Public: pub, Fingerprint: fp}, nil
+}
+
+func pemBlocks(b []byte) int {
+	n := 0
+	for {
+		var blk *pem.Block
+		if blk, b = pem.Decode(b); blk == nil {
+			return n
+		}
+		n++
+	}
+}
+
+// Warnings lists what in p weakens verification without failing it, for the caller to
+// show: identity regexps that are not anchored (they match substrings) and accepting
+// certificates without a transparency proof.
+func (p *Policy) Warnings() []string {
+	var w []string
+	for _, id := range p.Identities {
+		for _, re := range []struct{ field, expr string }{{"subject_regexp", id.SubjectRegexp}, {"issuer_regexp", id.IssuerRegexp}} {
+			if re.expr != "" && !anchored(re.expr) {
+				w = append(w, fmt.Sprintf("identity %s %q is not anchored: it matches any certificate %s containing a match; write ^...$",
+					re.field, re.expr, strings.TrimSuffix(re.field, "_regexp")))
+			}
+		}
+	}
+	if p.InsecureIgnoreSCT {
+		w = append(w, "INSECURE: keyless certificates are accepted without a certificate transparency proof (insecure_ignore_sct)")
+	}
+	return w
+}
+
+// anchored reports whether re matches whole strings only: it starts with ^ (or \A) and
+// ends with an unescaped $ (or \z).
+func anchored(re string) bool {
+	start := strings.HasPrefix(re, "^") || strings.HasPrefix(re, `\A`)
+	end := strings.HasSuffix(re, `\z`)
+	if strings.HasSuffix(re, "$") {
+		bs := len(re) - 1 - len(strings.TrimRight(re[:len(re)-1], `\`))
+		end = bs%2 == 0
+	}
+	return start && end
 }
 
 // LoadKey reads a PEM public key file.
