@@ -2,7 +2,6 @@ package bundle
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"runtime"
 	"sync"
@@ -85,30 +84,8 @@ func compressZstd(data []byte) []byte {
 var errTooLong = errors.New("payload decodes to more bytes than the manifest declares")
 
 // decodeZstd writes the content of a CodecZstd payload to w, refusing to produce more
-// than size bytes or frames with windows larger than a chunk.
+// than size bytes, frames of more than a chunk, or windows larger than a chunk
+// (decodeZstdFrames, zstdframe.go).
 func decodeZstd(w io.Writer, raw io.Reader, size int64) error {
-	dec, err := zstd.NewReader(raw,
-		zstd.WithDecoderConcurrency(1),
-		zstd.WithDecoderLowmem(true),
-		zstd.WithDecoderMaxWindow(zstdChunk),
-		zstd.WithDecoderMaxMemory(zstdChunk*2),
-	)
-	if err != nil {
-		return err
-	}
-	defer dec.Close()
-	n, err := io.Copy(w, io.LimitReader(dec, size))
-	if err != nil {
-		return fmt.Errorf("decompressing: %w", err)
-	}
-	if n < size {
-		return fmt.Errorf("payload decodes to %d bytes, the manifest declares %d", n, size)
-	}
-	var one [1]byte
-	if m, err := dec.Read(one[:]); m > 0 {
-		return errTooLong
-	} else if err != nil && err != io.EOF {
-		return fmt.Errorf("decompressing: %w", err)
-	}
-	return nil
+	return decodeZstdFrames(w, raw, size)
 }
