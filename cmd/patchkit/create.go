@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/patchkit/patchkit/pkg/bundle"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"sigs.k8s.io/yaml"
 )
 
 type createOptions struct {
@@ -52,28 +50,6 @@ func (o *createOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.noDelta, "no-delta", false, "store every changed file in full, never as a delta")
 	fs.StringArrayVar(&o.exclude, "exclude", nil, "leave out paths matching this pattern (path.Match syntax, relative to the tree; a matching directory excludes its contents), e.g. 'usr/share/doc' (repeatable)")
 	fs.StringVarP(&o.out, "output", "o", "", "bundle file to write (required)")
-}
-
-// createSpec is the --spec file.
-type createSpec struct {
-	ID         string          `json:"id,omitempty"`
-	Label      string          `json:"label,omitempty"`
-	Sequence   int64           `json:"sequence,omitempty"`
-	NotAfter   string          `json:"not_after,omitempty"`
-	Advisories []string        `json:"advisories,omitempty"`
-	Activation string          `json:"activation,omitempty"`
-	Supersedes []string        `json:"supersedes,omitempty"`
-	Exclude    []string        `json:"exclude,omitempty"`
-	Components []specComponent `json:"components"`
-}
-
-type specComponent struct {
-	Name          string `json:"name"`
-	Base          string `json:"base"`
-	Target        string `json:"target"`
-	Root          string `json:"root,omitempty"`
-	BaseVersion   string `json:"base_version"`
-	TargetVersion string `json:"target_version,omitempty"`
 }
 
 func newCreateCmd(_ *globalOptions) *cobra.Command {
@@ -152,28 +128,17 @@ func (o *createOptions) validate() error {
 	return nil
 }
 
-// options merges the spec file, the flags and the environment.
+// options merges the spec file (bundle.LoadSpec), the flags and the environment.
 func (o *createOptions) options(fs *pflag.FlagSet) (*bundle.CreateOptions, error) {
-	var spec createSpec
+	spec := &bundle.Spec{}
 	if o.spec != "" {
-		b, err := os.ReadFile(o.spec)
-		if err != nil {
+		var err error
+		if spec, err = bundle.LoadSpec(o.spec); err != nil {
 			return nil, err
-		}
-		if err := yaml.UnmarshalStrict(b, &spec); err != nil {
-			return nil, fmt.Errorf("spec %s: %w", o.spec, err)
-		}
-		if len(spec.Components) == 0 {
-			return nil, fmt.Errorf("spec %s: no components", o.spec)
-		}
-		dir := filepath.Dir(o.spec)
-		for i := range spec.Components {
-			c := &spec.Components[i]
-			c.Base, c.Target = relTo(dir, c.Base), relTo(dir, c.Target)
 		}
 	}
 	for i, name := range o.components {
-		c := specComponent{Name: name, Base: o.bases[i], Target: o.targets[i], BaseVersion: o.baseVersions[i]}
+		c := bundle.SpecComponent{Name: name, Base: o.bases[i], Target: o.targets[i], BaseVersion: o.baseVersions[i]}
 		if len(o.targetVers) > 0 {
 			c.TargetVersion = o.targetVers[i]
 		}
@@ -200,22 +165,15 @@ func (o *createOptions) options(fs *pflag.FlagSet) (*bundle.CreateOptions, error
 	if fs.Changed("supersedes") {
 		spec.Supersedes = o.supersedes
 	}
+	spec.Exclude = append(spec.Exclude, o.exclude...)
 	if spec.Label == "" {
 		return nil, usagef("missing --label")
 	}
-
-	c := &bundle.CreateOptions{
-		ID: spec.ID, Label: spec.Label, Sequence: spec.Sequence,
-		Advisories: spec.Advisories, Activation: spec.Activation, Supersedes: spec.Supersedes,
-		PinUnchanged: o.pinUnchanged, NoDelta: o.noDelta, Exclude: append(spec.Exclude, o.exclude...),
+	c, err := spec.CreateOptions()
+	if err != nil {
+		return nil, &usageError{err}
 	}
-	if spec.NotAfter != "" {
-		t, err := time.Parse(time.RFC3339, spec.NotAfter)
-		if err != nil {
-			return nil, usagef("--not-after: %v", err)
-		}
-		c.NotAfter = t
-	}
+	c.PinUnchanged, c.NoDelta = o.pinUnchanged, o.noDelta
 	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
 		v, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || v < 0 {
@@ -223,23 +181,7 @@ func (o *createOptions) options(fs *pflag.FlagSet) (*bundle.CreateOptions, error
 		}
 		c.Created = v
 	}
-	for _, sc := range spec.Components {
-		if sc.Name == "" || sc.Base == "" || sc.Target == "" || sc.BaseVersion == "" {
-			return nil, usagef("component %q needs name, base, target and base_version", sc.Name)
-		}
-		c.Components = append(c.Components, bundle.Source{
-			Name: sc.Name, Root: sc.Root, BaseVersion: sc.BaseVersion, TargetVersion: sc.TargetVersion,
-			BaseDir: sc.Base, TargetDir: sc.Target,
-		})
-	}
 	return c, nil
-}
-
-func relTo(dir, p string) string {
-	if p == "" || filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(dir, p)
 }
 
 func runCreate(ctx context.Context, c *bundle.CreateOptions, o *createOptions, stdout, stderr io.Writer) error {
