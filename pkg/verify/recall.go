@@ -63,6 +63,49 @@ type RecallList struct {
 	Signers  []Signer
 }
 
+// RecallRecord is a verified recall list as a target records it (install or channel
+// state): what is needed to apply it again, with its expiry. [RecallList.Record] and
+// [RecallRecord.List] are the one conversion; pkg/install's Recall has the same fields in
+// the same order (NotAfter last), so install.Recall(l.Record()) converts directly.
+type RecallRecord struct {
+	Sequence int64             `json:"sequence"`
+	Digest   string            `json:"digest"`
+	Issued   string            `json:"issued,omitempty"`
+	Entries  map[string]string `json:"entries"` // bundle digest → reason
+	NotAfter string            `json:"not_after,omitempty"`
+}
+
+// Record returns what a target records of l.
+func (l *RecallList) Record() RecallRecord {
+	r := RecallRecord{Sequence: l.Sequence, Digest: l.Digest, Entries: l.Entries}
+	if !l.Issued.IsZero() {
+		r.Issued = l.Issued.UTC().Format(time.RFC3339)
+	}
+	if !l.NotAfter.IsZero() {
+		r.NotAfter = l.NotAfter.UTC().Format(time.RFC3339)
+	}
+	return r
+}
+
+// List returns the recorded list back, for [Options.Recalls]. It was verified when it
+// was recorded; its expiry still applies ([InForce]). A record from before lists carried
+// not_after has none.
+func (r RecallRecord) List() (*RecallList, error) {
+	l := &RecallList{Sequence: r.Sequence, Digest: r.Digest, Entries: r.Entries}
+	var err error
+	if r.Issued != "" {
+		if l.Issued, err = time.Parse(time.RFC3339, r.Issued); err != nil {
+			return nil, fmt.Errorf("recorded recall list %d: issued: %w", r.Sequence, err)
+		}
+	}
+	if r.NotAfter != "" {
+		if l.NotAfter, err = time.Parse(time.RFC3339, r.NotAfter); err != nil {
+			return nil, fmt.Errorf("recorded recall list %d: not_after: %w", r.Sequence, err)
+		}
+	}
+	return l, nil
+}
+
 // SortedEntries returns the entries of l sorted by digest.
 func (l *RecallList) SortedEntries() []RecallEntry {
 	out := make([]RecallEntry, 0, len(l.Entries))

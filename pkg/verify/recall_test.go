@@ -108,3 +108,29 @@ func TestRecallExpiry(t *testing.T) {
 		t.Fatalf("Ignored: %q", got)
 	}
 }
+
+// A recorded list keeps its expiry: Record and List round-trip, and InForce refuses the
+// rebuilt list once expired.
+func TestRecallRecord(t *testing.T) {
+	t.Parallel()
+	k1, pub1 := newKey(t, "k1")
+	l, err := verify.ParseRecallList(signedRecall(t, 7, "2026-06-01T00:00:00Z", "sha256:"+strings.Repeat("ef", 32), k1),
+		&verify.Policy{Keys: []verify.TrustedKey{pub1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := l.Record()
+	if rec.NotAfter != "2026-06-01T00:00:00Z" || rec.Issued != "2026-05-01T00:00:00Z" || rec.Sequence != 7 {
+		t.Fatalf("record %+v", rec)
+	}
+	back, err := rec.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verify.InForce([]*verify.RecallList{back}, time.Date(2026, 6, 2, 0, 0, 0, 0, time.UTC)); !errors.Is(err, verify.ErrExpired) {
+		t.Fatalf("rebuilt list past its expiry: %v", err)
+	}
+	if _, err := (verify.RecallRecord{Sequence: 1, NotAfter: "soon"}).List(); err == nil {
+		t.Fatal("bad not_after accepted")
+	}
+}
