@@ -295,7 +295,13 @@ func Ignored(l, newer *RecallList) string {
 	return fmt.Sprintf("recall list %d ignored: recall list %d is newer and stays in force", l.Sequence, newer.Sequence)
 }
 
-func checkRecall(digest string, m *bundle.Manifest, p *Policy, o *Options, at time.Time) (*RecallInfo, error) {
+// checkRecall applies the recall list in force (the policy's and o.Recalls, at o.At or
+// now) to the bundle digest. Its error is untyped; [recallCheckError] types it.
+func checkRecall(digest string, m *bundle.Manifest, p *Policy, o *Options) (*RecallInfo, error) {
+	at := o.At
+	if at.IsZero() {
+		at = time.Now()
+	}
 	l, err := InForce(append(append([]*RecallList(nil), p.Recalls...), o.Recalls...), at)
 	if err != nil || l == nil {
 		var ve *Error
@@ -310,6 +316,15 @@ func checkRecall(digest string, m *bundle.Manifest, p *Policy, o *Options, at ti
 		return info, fmt.Errorf("%s (%s) is recalled by recall list %d: %s", m.ID, digest, l.Sequence, reason)
 	}
 	return info, nil
+}
+
+// recallCheckError types an error of [checkRecall]: a conflict between lists or an
+// expired list stays what it is (exit 3 and 4), anything else is the bundle recalled.
+func recallCheckError(err error) error {
+	if errors.Is(err, ErrRecallConflict) || errors.Is(err, ErrExpired) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrRecalled, err)
 }
 
 func recallDetail(info *RecallInfo) string {

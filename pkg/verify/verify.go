@@ -120,12 +120,10 @@ func (r *Report) Err() error {
 
 func (r *Report) errFor(c Check) error {
 	err := errors.New(c.Detail)
-	switch {
-	case errors.Is(c.err, ErrRecallConflict), errors.Is(c.err, ErrExpired):
-		err = c.err
-	case c.Name == CheckRecall:
-		err = fmt.Errorf("%w: %s", ErrRecalled, c.Detail)
-	case c.Name == CheckExpiry:
+	switch c.Name {
+	case CheckRecall:
+		err = recallCheckError(c.err)
+	case CheckExpiry:
 		err = fmt.Errorf("%w: %s", ErrExpired, c.Detail)
 	}
 	return &Error{Check: c.Name, Err: err}
@@ -175,7 +173,7 @@ func Manifest(ctx context.Context, manifest []byte, sigs []bundle.Signature, p *
 	rep.add(CheckComponents, checkComponents(m, p), "allowed")
 	rep.add(CheckBase, checkBaseVersions(m, p), "allowed")
 	rep.add(CheckSequence, checkSequence(m, p, o), fmt.Sprintf("sequence %d is at or above every floor", m.Sequence))
-	rinfo, rerr := checkRecall(rep.Digest, m, p, o, at)
+	rinfo, rerr := checkRecall(rep.Digest, m, p, &Options{At: at, Recalls: o.Recalls})
 	rep.Recall = rinfo
 	rep.add(CheckRecall, rerr, recallDetail(rinfo))
 	rep.add(CheckExpiry, checkExpiry(m, at), expiryDetail(m))
