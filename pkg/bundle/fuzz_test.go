@@ -8,7 +8,7 @@ import (
 )
 
 func addVectorSeeds(f *testing.F, manifestOnly bool) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "vectors", "*.pkb"))
+	files, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "vectors", "*.pkb"))
 	for _, p := range files {
 		data, err := os.ReadFile(p)
 		if err != nil {
