@@ -8,11 +8,13 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/patchkit/patchkit/pkg/bundle"
 	"github.com/patchkit/patchkit/pkg/sign"
 )
@@ -160,11 +162,12 @@ func (g *gen) vectors() (vs []vector, err error) {
 	// Sizes: decompression bomb and delta tricks, all validly signed.
 	add("decompression-bomb", "a 4 MiB payload whose manifest declares 100 bytes", g.bomb(),
 		refused(3, "more bytes than the manifest declares"))
+	add("zstd-frame-too-large", "a payload of one zstd frame holding 64 MiB (the limit is 8 MiB)", g.bigFrame(),
+		refused(3, "holds more than 8388608 bytes"))
 	for name, patch := range g.deltaTricks() {
-		sum := sha256.Sum256(patch)
 		mb := mutateJSON(g.manifest, func(v map[string]any) {
 			p := fileEntry(v, pi)["payload"].(map[string]any)
-			p["size"], p["sha256"] = len(patch), hex.EncodeToString(sum[:])
+			p["size"], p["sha256"] = len(patch), sha256Hex(patch)
 		})
 		pl := append([][]byte{}, g.payloads...)
 		pl[g.payloadIndex(pi)] = patch
@@ -253,23 +256,52 @@ func hugeManifest() []byte {
 	return append(buf.Bytes()[:512:512], make([]byte, 512)...)
 }
 
-// bomb is a validly signed bundle whose payload decodes past its declared size.
-func (g *gen) bomb() []byte {
-	dir := filepath.Join(g.tmp, "bomb")
+// zeros makes a bundle adding one file of n zero bytes and returns its manifest and
+// payloads.
+func (g *gen) zeros(n int) ([]byte, [][]byte) {
+	dir := filepath.Join(g.tmp, fmt.Sprintf("zeros-%d", n))
 	check(os.MkdirAll(filepath.Join(dir, "b"), 0o755))
 	check(os.MkdirAll(filepath.Join(dir, "t"), 0o755))
-	check(os.WriteFile(filepath.Join(dir, "t", "zeros"), make([]byte, 4<<20), 0o644))
+	check(os.WriteFile(filepath.Join(dir, "t", "zeros"), make([]byte, n), 0o644))
 	var buf bytes.Buffer
-	_, err := bundle.Create(context.Background(), &buf, &bundle.CreateOptions{Label: "bomb", Sequence: 7, Created: created,
+	_, err := bundle.Create(context.Background(), &buf, &bundle.CreateOptions{Label: "zeros", Sequence: 7, Created: created,
 		Components: []bundle.Source{{Name: "demo", BaseVersion: "1.0-1", BaseDir: filepath.Join(dir, "b"), TargetDir: filepath.Join(dir, "t")}}})
 	check(err)
-	mb, payloads := parts(buf.Bytes())
-	small := sha256.Sum256(make([]byte, 100))
+	return parts(buf.Bytes())
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// bomb is a validly signed bundle whose payload decodes past its declared size.
+func (g *gen) bomb() []byte {
+	mb, payloads := g.zeros(4 << 20)
 	mb = mutateJSON(mb, func(v map[string]any) {
 		tg := fileEntry(v, 0)["target"].(map[string]any)
-		tg["size"], tg["sha256"] = 100, hex.EncodeToString(small[:])
+		tg["size"], tg["sha256"] = 100, sha256Hex(make([]byte, 100))
 	})
 	return g.signedBy(mb, payloads)
+}
+
+// bigFrame is a validly signed bundle of a 64 MiB file whose payload is one zstd frame
+// (with an 8 MiB window): the format allows at most 8 MiB per frame, so a reader holds a
+// bounded amount however a writer cut its frames.
+func (g *gen) bigFrame() []byte {
+	zeros := make([]byte, 64<<20)
+	enc, err := zstd.NewWriter(nil, zstd.WithWindowSize(8<<20), zstd.WithEncoderConcurrency(1))
+	check(err)
+	frame := enc.EncodeAll(zeros, nil)
+	check(enc.Close())
+	mb, _ := g.zeros(100)
+	mb = mutateJSON(mb, func(v map[string]any) {
+		f := fileEntry(v, 0)
+		tg, p := f["target"].(map[string]any), f["payload"].(map[string]any)
+		tg["size"], tg["sha256"] = len(zeros), sha256Hex(zeros)
+		p["size"], p["sha256"] = len(frame), sha256Hex(frame)
+	})
+	return g.signedBy(mb, [][]byte{frame})
 }
 
 type named struct{ name, threat string }
