@@ -218,7 +218,7 @@ func runInterrupted(t *testing.T, patchkit, pkb string, args []string) (int, str
 	}
 	// Give the signal time to cancel the command's context before the read it is
 	// blocked in returns.
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(250 * time.Millisecond)
 	pipe.Write(data)
 	pipe.Close()
 	return exitStatus(t, <-done), stderr.String()
