@@ -267,6 +267,7 @@ func (e *Entry) Decode(w io.Writer, base io.ReaderAt) error {
 	t := e.File.Target
 	h := sha256.New()
 	cw := &countWriter{w: io.MultiWriter(w, h)}
+	var err error
 	c, ok := codecs[e.File.Payload.Codec]
 	if !ok {
 		return memberErr(e.Member, fmt.Errorf("unknown payload codec %q", e.File.Payload.Codec))
@@ -278,7 +279,7 @@ func (e *Entry) Decode(w io.Writer, base io.ReaderAt) error {
 		}
 		baseSize = e.File.Base.Size
 	}
-	err := c.decode(cw, e, base, baseSize, t.Size)
+	err = c.decode(cw, e, base, baseSize, t.Size)
 	// Read to the end so that the payload digest is checked even if the decoder stopped
 	// early; a digest mismatch explains a decoder error, so it is reported first.
 	if _, derr := io.Copy(io.Discard, e); derr != nil {
