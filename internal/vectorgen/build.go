@@ -235,14 +235,14 @@ func replaceOnce(b []byte, from, to string) []byte {
 }
 
 // policies writes policy.yaml (1 of release1, release2), policy-2of2.yaml and the
-// recall list signed by release1 that names recalled.
+// recall list signed by both keys that names recalled.
 func (g *gen) policies(recalled string) {
 	doc, err := verify.MarshalRecallDocument(&verify.RecallDocument{
 		Sequence: 1, Issued: "2026-05-01T00:00:00Z",
 		Entries: []verify.RecallEntry{{Digest: recalled, Reason: "breaks logins"}},
 	})
 	check(err)
-	list, err := verify.MarshalSignedRecall(doc, g.sign(doc, "release1"))
+	list, err := verify.MarshalSignedRecall(doc, g.sign(doc, "release1", "release2"))
 	check(err)
 	check(os.WriteFile(filepath.Join(g.dir, "recall.json"), list, 0o644))
 	policy := func(threshold int) string {
