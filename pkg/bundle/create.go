@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/patchkit/patchkit/pkg/delta"
 	"io"
 	"io/fs"
 	"os"
@@ -428,20 +427,24 @@ func encodeAll(ctx context.Context, files []*pending, useDelta bool, prog *progr
 			if err != nil {
 				return err
 			}
-			patch, err := delta.Diff(old, data)
+			patch, err := codecs[createDelta].encode(old, data)
 			if err != nil {
 				return fmt.Errorf("%s: computing delta: %w", f.file.Path, err)
 			}
-			codec, stored = CodecDelta, patch
+			codec, stored = createDelta, patch
 		}
 		// The full content is compressed unless the delta is so small that compression
 		// could not beat it (it would need a ratio above deltaAlwaysPays).
 		if stored == nil || int64(len(stored))*deltaAlwaysPays >= int64(len(data)) {
-			if full := compressZstd(data); stored == nil || len(full) <= len(stored) {
-				codec, stored = CodecZstd, full
+			full, err := codecs[createFull].encode(nil, data)
+			if err != nil {
+				return fmt.Errorf("%s: compressing: %w", f.file.Path, err)
+			}
+			if stored == nil || len(full) <= len(stored) {
+				codec, stored = createFull, full
 			}
 		}
-		if codec != CodecZstd {
+		if codecs[codec].delta {
 			f.file.Op = OpPatch
 		}
 		sum := sha256.Sum256(stored)

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/patchkit/patchkit/pkg/delta"
 	"hash"
 	"io"
 	"os"
@@ -284,17 +283,18 @@ func (e *Entry) Decode(w io.Writer, base io.ReaderAt) error {
 	h := sha256.New()
 	cw := &countWriter{w: io.MultiWriter(w, h)}
 	var err error
-	switch e.File.Payload.Codec {
-	case CodecZstd:
-		err = decodeZstd(cw, e, t.Size)
-	case CodecDelta:
-		if base == nil {
+	c, ok := codecs[e.File.Payload.Codec]
+	if !ok {
+		return memberErr(e.Member, fmt.Errorf("unknown payload codec %q", e.File.Payload.Codec))
+	}
+	var baseSize int64
+	if c.delta {
+		if base == nil || e.File.Base == nil {
 			return memberErr(e.Member, errors.New("delta payload needs the base file"))
 		}
-		err = delta.Apply(cw, base, e.File.Base.Size, e, t.Size)
-	default:
-		return memberErr(e.Member, fmt.Errorf("unknown codec %q", e.File.Payload.Codec))
+		baseSize = e.File.Base.Size
 	}
+	err = c.decode(cw, e, base, baseSize, t.Size)
 	// Read to the end so that the payload digest is checked even if the decoder stopped
 	// early; a digest mismatch explains a decoder error, so it is reported first.
 	if _, derr := io.Copy(io.Discard, e); derr != nil {

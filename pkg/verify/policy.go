@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -344,7 +345,7 @@ func ParsePolicy(b []byte, dir string) (*Policy, error) {
 func ParseDuration(s string) (time.Duration, error) {
 	if d, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.ParseInt(d, 10, 32)
-		if err != nil || n < 0 {
+		if err != nil || n < 0 || n > math.MaxInt64/int64(24*time.Hour) {
 			return 0, fmt.Errorf("invalid duration %q", s)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
