@@ -29,7 +29,7 @@
 // The [Manifest] is canonical JSON: the encoding Go's encoding/json gives the types of
 // this package, keys sorted, no white space. [ParseManifest] decodes it strictly
 // (unknown fields refused), validates every rule (paths relative and clean, files
-// sorted and unique, links inside the root, limits) and requires that re-encoding
+// sorted and unique, no path below a symlink, limits) and requires that re-encoding
 // gives the same bytes, so one manifest has exactly one encoding. [Digest] names a
 // bundle by the SHA-256 of its manifest bytes; adding signatures never changes it.
 //
