@@ -217,14 +217,3 @@ func skipVerify(stderr io.Writer, manifest []byte, floors map[string]int64, rc *
 	}
 	return nil
 }
-
-func init() {
-	extraCommands = append(extraCommands, newApplyCmd, newRemoveCmd, newStatusCmd)
-	exitCodeHooks = append(exitCodeHooks, func(err error) (int, bool) {
-		var pe *install.PathError
-		if errors.As(err, &pe) || errors.Is(err, errDrift) {
-			return exitVerify, true
-		}
-		return 0, false
-	})
-}

@@ -142,7 +142,3 @@ func newKeyPublicCmd(_ *globalOptions) *cobra.Command {
 	}
 	return cmd
 }
-
-func init() {
-	extraCommands = append(extraCommands, newKeyCmd, newSignCmd, newVerifyCmd, newRecallCmd)
-}

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/patchkit/patchkit/pkg/bundle"
+	"github.com/patchkit/patchkit/pkg/install"
+	"github.com/patchkit/patchkit/pkg/verify"
 )
 
 // Exit codes, documented under EXIT STATUS in the root help.
@@ -73,27 +75,24 @@ func (e *hinted) Unwrap() error { return e.err }
 
 func withHint(err error, hint string) error { return &hinted{err, hint} }
 
-// exitCodeHooks let other files map their library's typed errors to exit codes.
-var exitCodeHooks []func(error) (int, bool)
-
+// exitCode maps an error to the exit status: the one place that decides it.
 func exitCode(err error) int {
 	var (
 		ue *usageError
 		be *bundle.Error
 		me *bundle.BaseError
+		ve *verify.Error
+		pe *install.PathError
 	)
-	for _, hook := range exitCodeHooks {
-		if code, ok := hook(err); ok {
-			return code
-		}
-	}
 	switch {
 	case errors.As(err, &ue):
 		return exitUsage
-	case errors.As(err, &be), errors.As(err, &me):
-		return exitVerify
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
+	case errors.Is(err, verify.ErrRecalled), errors.Is(err, verify.ErrExpired):
+		return exitRecalled
+	case errors.As(err, &ve), errors.As(err, &be), errors.As(err, &me), errors.As(err, &pe), errors.Is(err, errDrift):
+		return exitVerify
 	}
 	return exitError
 }

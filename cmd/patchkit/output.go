@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"github.com/patchkit/patchkit/pkg/bundle"
 	"io"
+	"io/fs"
 	"os"
+
+	"github.com/patchkit/patchkit/pkg/bundle"
 )
 
 // formatBytes renders a byte count with binary units: "812 B", "12.3 KiB", "92.0 MiB".
@@ -61,4 +64,35 @@ func openBundle(path string) (f *os.File, r *bundle.Reader, err error) {
 		return nil, nil, err
 	}
 	return f, r, nil
+}
+
+// checkOutput refuses to replace an existing output file unless force is set, so a
+// signed bundle is never silently replaced by an unsigned one.
+func checkOutput(path string, force bool) error {
+	if force {
+		return nil
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return withHint(fmt.Errorf("%s already exists: refusing to overwrite it", path), "pass --force to replace it, or choose another -o")
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// readBounded reads a small file whole, refusing one larger than limit.
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return b, nil
 }

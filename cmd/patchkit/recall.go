@@ -21,16 +21,9 @@ func newRecallCmd(g *globalOptions) *cobra.Command {
 		Args:  exactArgs(0),
 		RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newRecallCreateCmd(g), newRecallVerifyCmd(g))
-	for _, f := range recallSubcommands {
-		cmd.AddCommand(f(g))
-	}
+	cmd.AddCommand(newRecallCreateCmd(g), newRecallVerifyCmd(g)) // "recall apply" is added in root.go
 	return cmd
 }
-
-// recallSubcommands lets other files add "recall" subcommands (such as "recall apply"
-// from the install side) from their own init functions.
-var recallSubcommands []func(*globalOptions) *cobra.Command
 
 type recallCreateOptions struct {
 	output   outputOptions

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -142,17 +141,4 @@ func parseAt(s string) (time.Time, error) {
 		return time.Time{}, usagef("--at %q: want RFC 3339 (2026-01-02T15:04:05Z) or @UNIXSECONDS", s)
 	}
 	return t, nil
-}
-
-func init() {
-	exitCodeHooks = append(exitCodeHooks, func(err error) (int, bool) {
-		var ve *verify.Error
-		switch {
-		case errors.Is(err, verify.ErrRecalled), errors.Is(err, verify.ErrExpired):
-			return exitRecalled, true
-		case errors.As(err, &ve):
-			return exitVerify, true
-		}
-		return 0, false
-	})
 }
