@@ -141,7 +141,7 @@ func inspectFile(path string) (*inspectReport, error) {
 	cr := &countReader{r: f}
 	r, err := bundle.NewReader(cr)
 	if err != nil {
-		return nil, err
+		return nil, notABundle(path, f, err)
 	}
 	for {
 		e, err := r.Next()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,10 +61,24 @@ func openBundle(path string) (f *os.File, r *bundle.Reader, err error) {
 		return nil, nil, err
 	}
 	if r, err = bundle.NewReader(f); err != nil {
+		err = notABundle(path, f, err)
 		f.Close()
 		return nil, nil, err
 	}
 	return f, r, nil
+}
+
+// notABundle explains a reader error on a file that is not a bundle at all (a key, a
+// manifest, a tarball of something else): its first 512 bytes are not a tar header
+// naming manifest.json. A damaged bundle keeps the reader's error as it is.
+func notABundle(path string, f io.ReaderAt, err error) error {
+	var h [512]byte
+	n, _ := f.ReadAt(h[:], 0)
+	if n == len(h) && string(h[257:262]) == "ustar" && string(bytes.TrimRight(h[:100], "\x00")) == "manifest.json" {
+		return err
+	}
+	return withHint(fmt.Errorf("%s is not a patchkit bundle: %w", path, err),
+		"a bundle is a tar file whose first member is manifest.json, as patchkit create writes it")
 }
 
 // checkOutput refuses to replace an existing output file unless force is set, so a
