@@ -208,14 +208,7 @@ func (rep *inspectReport) render(w io.Writer) error {
 	row("label", rep.Label)
 	row("sequence", fmt.Sprint(rep.Sequence))
 	for _, c := range rep.Components {
-		v := c.Name + " " + c.BaseVersion
-		if c.TargetVersion != "" {
-			v += " -> " + c.TargetVersion
-		}
-		if c.Root != "" {
-			v += " (under " + c.Root + "/)"
-		}
-		row("component", v)
+		row("component", c.String())
 	}
 	if rep.Created != "" {
 		row("created", rep.Created)

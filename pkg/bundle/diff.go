@@ -126,6 +126,18 @@ func DiffManifests(a, b *Manifest) *Diff {
 	return d
 }
 
+// String describes c as "name base [-> target] [(under root/)]".
+func (c Component) String() string {
+	v := c.Name + " " + c.BaseVersion
+	if c.TargetVersion != "" {
+		v += " -> " + c.TargetVersion
+	}
+	if c.Root != "" {
+		v += " (under " + c.Root + "/)"
+	}
+	return v
+}
+
 func sameNode(a, b *Node) bool {
 	if a == nil || b == nil {
 		return a == b
@@ -169,14 +181,7 @@ func diffFields(a, b *Manifest) []FieldChange {
 	components := func(m *Manifest) []string {
 		var s []string
 		for _, c := range m.Components {
-			v := c.Name + " " + c.BaseVersion
-			if c.TargetVersion != "" {
-				v += " -> " + c.TargetVersion
-			}
-			if c.Root != "" {
-				v += " (under " + c.Root + "/)"
-			}
-			s = append(s, v)
+			s = append(s, c.String())
 		}
 		return s
 	}
