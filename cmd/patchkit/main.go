@@ -8,11 +8,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/patchkit/patchkit/pkg/bundle"
 	"github.com/patchkit/patchkit/pkg/install"
 	"github.com/patchkit/patchkit/pkg/verify"
+	"github.com/spf13/cobra"
 )
 
 // Exit codes, documented under EXIT STATUS in the root help.
@@ -42,7 +44,9 @@ func main1() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cmd := newRootCmd()
-	err := cmd.ExecuteContext(ctx)
+	stdout := &countWriter{w: os.Stdout}
+	cmd.SetOut(stdout)
+	ran, err := cmd.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
@@ -51,7 +55,54 @@ func main1() int {
 		code = exitInterrupted
 	}
 	printError(os.Stderr, err)
+	if stdout.n == 0 && wantsJSON(ran) {
+		// A script reading --json output gets a document on failure too.
+		writeJSON(stdout, newFailureReport(ran, err, code))
+	}
 	return code
+}
+
+// countWriter counts what a command wrote to stdout.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func wantsJSON(cmd *cobra.Command) bool {
+	f := cmd.Flags().Lookup("json")
+	return f != nil && f.Value.String() == "true"
+}
+
+// failureReport is what a command given --json prints on stdout when it fails before
+// printing its report: the command's own type, ok false, the error and the exit status.
+type failureReport struct {
+	Type     string `json:"type"`
+	OK       bool   `json:"ok"`
+	Error    string `json:"error"`
+	Hint     string `json:"hint,omitempty"`
+	ExitCode int    `json:"exit_code"`
+}
+
+func newFailureReport(cmd *cobra.Command, err error, code int) *failureReport {
+	rep := &failureReport{Type: reportType(cmd), Error: err.Error(), ExitCode: code}
+	var h *hinted
+	if errors.As(err, &h) {
+		rep.Hint = h.hint
+	}
+	return rep
+}
+
+// reportType is the type of a command's JSON documents: "patchkit.recall-apply/v1"
+// for "patchkit recall apply".
+func reportType(cmd *cobra.Command) string {
+	path := strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+	return "patchkit." + strings.ReplaceAll(path, " ", "-") + "/v1"
 }
 
 // usageError marks an error in how the command was called.

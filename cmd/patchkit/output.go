@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/patchkit/patchkit/pkg/bundle"
+	"github.com/patchkit/patchkit/pkg/verify"
 )
 
 // formatBytes renders a byte count with binary units: "812 B", "12.3 KiB", "92.0 MiB".
@@ -77,9 +78,19 @@ func notABundle(path string, f io.ReaderAt, err error) error {
 	if n == len(h) && string(h[257:262]) == "ustar" && string(bytes.TrimRight(h[:100], "\x00")) == "manifest.json" {
 		return err
 	}
-	return withHint(fmt.Errorf("%s is not a patchkit bundle: %w", path, err),
-		"a bundle is a tar file whose first member is manifest.json, as patchkit create writes it")
+	return withHint(&notBundleError{path, err}, "a bundle is a tar file whose first member is manifest.json, as patchkit create writes it")
 }
+
+// notBundleError keeps the reader's error for the exit status, not for the message.
+type notBundleError struct {
+	path string
+	err  error
+}
+
+func (e *notBundleError) Error() string {
+	return e.path + " is not a patchkit bundle (it does not begin with a manifest.json tar member)"
+}
+func (e *notBundleError) Unwrap() error { return e.err }
 
 // checkOutput refuses to replace an existing output file unless force is set, so a
 // signed bundle is never silently replaced by an unsigned one.
@@ -110,4 +121,17 @@ func readBounded(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
 	}
 	return b, nil
+}
+
+// signatureHint gives a failed signature check its next step: an unsigned bundle is to
+// be signed; a signed one names keys the trust flags do not hold.
+func signatureHint(err error, file string, signatures int) error {
+	var ve *verify.Error
+	if !errors.As(err, &ve) || ve.Check != verify.CheckSignatures {
+		return err
+	}
+	if signatures == 0 {
+		return withHint(err, fmt.Sprintf("the bundle is unsigned: sign it with \"patchkit sign %s --key release.key\", then verify again", file))
+	}
+	return withHint(err, fmt.Sprintf("check the trusted keys or identities and --threshold; \"patchkit inspect %s\" lists the key fingerprints that signed it", file))
 }

@@ -179,7 +179,7 @@ func newRecallVerifyCmd(_ *globalOptions) *cobra.Command {
 				Sequence int64           `json:"sequence"`
 				Issued   string          `json:"issued"`
 				Entries  []entry         `json:"entries"`
-				Signers  []verify.Signer `json:"signers"`
+				Signers  []verify.Signer `json:"signatures"`
 			}{"patchkit.recall-verify/v1", args[0], l.Sequence, l.Issued.UTC().Format(time.RFC3339), []entry{}, l.Signers}
 			for dg, reason := range l.Entries {
 				rep.Entries = append(rep.Entries, entry{dg, reason})
