@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/patchkit/patchkit/internal/countio"
 	"github.com/patchkit/patchkit/pkg/bundle"
 	"github.com/patchkit/patchkit/pkg/sign"
 	"github.com/spf13/cobra"
@@ -119,18 +120,6 @@ type inspectTotals struct {
 	PayloadSize int64 `json:"payload_size"`
 }
 
-// countReader counts the bytes read through it.
-type countReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // inspectFile reads the whole bundle at path, checking every payload digest.
 func inspectFile(path string) (*inspectReport, error) {
 	f, err := os.Open(path)
@@ -138,7 +127,7 @@ func inspectFile(path string) (*inspectReport, error) {
 		return nil, err
 	}
 	defer f.Close()
-	cr := &countReader{r: f}
+	cr := &countio.Reader{R: f}
 	r, err := bundle.NewReader(cr)
 	if err != nil {
 		return nil, notABundle(path, f, err)
@@ -155,7 +144,7 @@ func inspectFile(path string) (*inspectReport, error) {
 			return nil, err
 		}
 	}
-	return newInspectReport(path, cr.n, r), nil
+	return newInspectReport(path, cr.N, r), nil
 }
 
 func newInspectReport(path string, size int64, r *bundle.Reader) *inspectReport {

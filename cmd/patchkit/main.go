@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/patchkit/patchkit/internal/countio"
 	"github.com/patchkit/patchkit/pkg/bundle"
 	"github.com/patchkit/patchkit/pkg/install"
 	"github.com/patchkit/patchkit/pkg/verify"
@@ -44,7 +45,7 @@ func main1() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cmd := newRootCmd()
-	stdout := &countWriter{w: os.Stdout}
+	stdout := &countio.Writer{W: os.Stdout} // to tell whether a report was printed
 	cmd.SetOut(stdout)
 	ran, err := cmd.ExecuteContextC(ctx)
 	if err == nil {
@@ -55,23 +56,11 @@ func main1() int {
 		code = exitInterrupted
 	}
 	printError(os.Stderr, err)
-	if stdout.n == 0 && wantsJSON(ran) {
+	if stdout.N == 0 && wantsJSON(ran) {
 		// A script reading --json output gets a document on failure too.
 		writeJSON(stdout, newFailureReport(ran, err, code))
 	}
 	return code
-}
-
-// countWriter counts what a command wrote to stdout.
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 func wantsJSON(cmd *cobra.Command) bool {

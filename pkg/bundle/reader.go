@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/patchkit/patchkit/internal/countio"
 	"github.com/patchkit/patchkit/pkg/delta"
 	"hash"
 	"io"
@@ -267,7 +268,7 @@ func (e *Entry) Read(p []byte) (int, error) {
 func (e *Entry) Decode(w io.Writer, base io.ReaderAt) error {
 	t := e.File.Target
 	h := sha256.New()
-	cw := &countWriter{w: io.MultiWriter(w, h)}
+	cw := &countio.Writer{W: io.MultiWriter(w, h)}
 	var err error
 	switch e.File.Payload.Codec {
 	case CodecZstd:
@@ -288,22 +289,11 @@ func (e *Entry) Decode(w io.Writer, base io.ReaderAt) error {
 	if err != nil {
 		return memberErr(e.Member, err)
 	}
-	if cw.n != t.Size {
-		return memberErr(e.Member, fmt.Errorf("decoded %d bytes, the manifest declares %d", cw.n, t.Size))
+	if cw.N != t.Size {
+		return memberErr(e.Member, fmt.Errorf("decoded %d bytes, the manifest declares %d", cw.N, t.Size))
 	}
 	if hex.EncodeToString(h.Sum(nil)) != t.SHA256 {
 		return memberErr(e.Member, errors.New("decoded content digest mismatch"))
 	}
 	return nil
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
