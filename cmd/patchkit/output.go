@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,12 +69,11 @@ func openBundle(path string) (f *os.File, r *bundle.Reader, err error) {
 }
 
 // notABundle explains a reader error on a file that is not a bundle at all (a key, a
-// manifest, a tarball of something else): its first 512 bytes are not a tar header
-// naming manifest.json. A damaged bundle keeps the reader's error as it is.
+// manifest, a JSON file): it does not even begin with a tar header. A damaged bundle,
+// or a tar file of something else, keeps the reader's error, which names the member.
 func notABundle(path string, f io.ReaderAt, err error) error {
 	var h [512]byte
-	n, _ := f.ReadAt(h[:], 0)
-	if n == len(h) && string(h[257:262]) == "ustar" && string(bytes.TrimRight(h[:100], "\x00")) == "manifest.json" {
+	if n, _ := f.ReadAt(h[:], 0); n == len(h) && string(h[257:262]) == "ustar" {
 		return err
 	}
 	return withHint(&notBundleError{path, err}, "a bundle is a tar file whose first member is manifest.json, as patchkit create writes it")
@@ -88,7 +86,7 @@ type notBundleError struct {
 }
 
 func (e *notBundleError) Error() string {
-	return e.path + " is not a patchkit bundle (it does not begin with a manifest.json tar member)"
+	return e.path + " is not a patchkit bundle (it is not a tar file)"
 }
 func (e *notBundleError) Unwrap() error { return e.err }
 
