@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/patchkit/patchkit/internal/atomicfile"
+	"github.com/patchkit/patchkit/internal/yamlpos"
 	"github.com/patchkit/patchkit/pkg/bundle"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -157,7 +158,7 @@ func (o *createOptions) options(fs *pflag.FlagSet) (*bundle.CreateOptions, error
 			return nil, err
 		}
 		if err := yaml.UnmarshalStrict(b, &spec); err != nil {
-			return nil, fmt.Errorf("spec %s: %w", o.spec, err)
+			return nil, fmt.Errorf("spec %s: %w", o.spec, yamlpos.Wrap(b, err))
 		}
 		if len(spec.Components) == 0 {
 			return nil, fmt.Errorf("spec %s: no components", o.spec)
