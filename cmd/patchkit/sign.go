@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/patchkit/patchkit/internal/atomicfile"
 	"github.com/patchkit/patchkit/pkg/sign"
@@ -75,7 +77,8 @@ atomically, or written to -o. Each new signature is verified before anything is
 written. A key that already signed the bundle is refused.
 
 Keys: PEM private key files (encrypted with the password from $PATCHKIT_PASSWORD
-or a terminal prompt; keys from "cosign generate-key-pair" work), or KMS URIs
+or a terminal prompt; keys from "cosign generate-key-pair" work), env://NAME for a
+PEM private key held in the environment variable NAME (a CI secret), or KMS URIs
 handled by sigstore's KMS providers: a scheme such as awskms://, gcpkms://,
 azurekms:// or hashivault:// is served by the sigstore KMS plugin program
 sigstore-kms-SCHEME on PATH.
@@ -183,6 +186,13 @@ func loadSigners(ctx context.Context, refs []string) ([]sign.Signer, error) {
 	var signers []sign.Signer
 	for _, ref := range refs {
 		k, err := sign.LoadKey(ctx, ref, password)
+		if errors.Is(err, sign.ErrNoKMSProvider) {
+			scheme, _, _ := strings.Cut(ref, "://")
+			return nil, withHint(err, fmt.Sprintf(`this patchkit has no built-in %s:// provider. Either put sigstore's KMS plugin program sigstore-kms-%s on PATH, or sign with cosign, which has the AWS, GCP, Azure and Vault providers, and attach its signature:
+    patchkit extract FILE --manifest > manifest.json
+    cosign sign-blob --key %s --bundle sig.json --use-signing-config=false --tlog-upload=false --yes manifest.json
+    patchkit sign FILE --attach sig.json`, scheme, scheme, ref))
+		}
 		if err != nil {
 			return nil, err
 		}
