@@ -194,7 +194,9 @@ const EnvScheme = "env://"
 
 // IsKMS reports whether ref names a KMS key ("scheme://...") rather than a file or an
 // environment variable.
-func IsKMS(ref string) bool { return strings.Contains(ref, "://") && !strings.HasPrefix(ref, EnvScheme) }
+func IsKMS(ref string) bool {
+	return strings.Contains(ref, "://") && !strings.HasPrefix(ref, EnvScheme)
+}
 
 // ErrNoKMSProvider is matched (errors.Is) when no KMS provider serves a key URI's
 // scheme: this build has none for awskms://, gcpkms://, azurekms:// or hashivault://
