@@ -13,12 +13,13 @@ import (
 type diffOptions struct {
 	output outputOptions
 	tree   string
+	base   string
 }
 
 func newDiffCmd(_ *globalOptions) *cobra.Command {
 	o := &diffOptions{}
 	cmd := &cobra.Command{
-		Use:   "diff A.pkb (B.pkb | --tree DIR) [--json]",
+		Use:   "diff A.pkb (B.pkb | --tree DIR | --base DIR) [--json]",
 		Short: "Show what changed between two bundles, or between a bundle and a tree",
 		Long: `Diff compares two bundles' manifests: the header (id, label, sequence, components,
 advisories, expiry, activation, supersedes, signature count) and every path either
@@ -30,18 +31,23 @@ With --tree DIR it compares the target A declares for every path it touches with
 the tree at DIR (an install root, or the patched tree the bundle was made from): a
 path A produces that DIR lacks is "removed", a path A deletes that DIR still holds
 is "added", and a path whose type, mode, size, digest or link differs is "changed".
+With --base DIR it compares the base A declares instead, and so names every path
+where DIR is not the bundle's base (apply and verify --base stop at the first).
 
 Only the manifests are read and checked, not the signatures (use "patchkit verify")
 or the payloads. The exit status is 0 whether or not anything differs; the JSON
 report says "same".`,
 		Example: `  patchkit diff libssl3-a.pkb libssl3-b.pkb
-  patchkit diff libssl3-b.pkb --tree new/ --json`,
+  patchkit diff libssl3-b.pkb --tree new/ --json
+  patchkit diff libssl3-b.pkb --base /srv/rootfs`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			switch {
-			case o.tree == "" && len(args) != 2:
-				return usagef("give two bundles, or one bundle and --tree DIR")
-			case o.tree != "" && len(args) != 1:
-				return usagef("--tree DIR compares one bundle with the tree: give exactly one bundle")
+			case o.tree != "" && o.base != "":
+				return usagef("give --tree DIR or --base DIR, not both")
+			case o.tree == "" && o.base == "" && len(args) != 2:
+				return usagef("give two bundles, or one bundle and --tree DIR or --base DIR")
+			case (o.tree != "" || o.base != "") && len(args) != 1:
+				return usagef("--tree and --base compare one bundle with a tree: give exactly one bundle")
 			}
 			return nil
 		},
@@ -49,6 +55,7 @@ report says "same".`,
 	}
 	o.output.addFlags(cmd.Flags())
 	cmd.Flags().StringVar(&o.tree, "tree", "", "compare the bundle's declared targets with this tree instead of a second bundle")
+	cmd.Flags().StringVar(&o.base, "base", "", "compare the bundle's declared base with this tree: every path where it is not the bundle's base")
 	return cmd
 }
 
@@ -87,10 +94,14 @@ func runDiff(cmd *cobra.Command, o *diffOptions, args []string) error {
 		return err
 	}
 	rep := &diffReport{Type: "patchkit.diff/v1", A: a}
-	if o.tree != "" {
-		rep.B = diffSide{Tree: o.tree}
-		if rep.Diff, err = bundle.DiffTree(ma, o.tree); err != nil {
-			return fmt.Errorf("comparing %s with %s: %w", args[0], o.tree, err)
+	if dir := o.tree + o.base; dir != "" {
+		rep.B = diffSide{Tree: dir}
+		diff := bundle.DiffTree
+		if o.base != "" {
+			diff = bundle.DiffBase
+		}
+		if rep.Diff, err = diff(ma, dir); err != nil {
+			return fmt.Errorf("comparing %s with %s: %w", args[0], dir, err)
 		}
 	} else {
 		b, mb, err := readSide(args[1])
@@ -150,15 +161,20 @@ func (rep *diffReport) render(w io.Writer) error {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHANGE\tOP\tCODEC\tTARGET SIZE\tPAYLOAD\tDIFFERS\tPATH")
+	fmt.Fprintln(tw, "CHANGE\tOP\tCODEC\tSIZE\tPAYLOAD\tDIFFERS\tPATH")
 	count := map[string]int{}
 	for _, p := range rep.Paths {
 		count[p.Change]++
+		// A tree has no operation, codec or payload: those columns are the bundle's.
+		bundleOnly := p
+		if rep.B.Tree != "" {
+			bundleOnly.B = nil
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Change,
-			sides(p, func(s *bundle.PathState) string { return orDash(s.Op) }),
-			sides(p, func(s *bundle.PathState) string { return orDash(s.Codec) }),
+			sides(bundleOnly, func(s *bundle.PathState) string { return orDash(s.Op) }),
+			sides(bundleOnly, func(s *bundle.PathState) string { return orDash(s.Codec) }),
 			sides(p, func(s *bundle.PathState) string { return sizeOrDash(s.Size, s.Type != bundle.TypeFile) }),
-			sides(p, func(s *bundle.PathState) string { return sizeOrDash(s.PayloadSize, s.Codec == "") }),
+			sides(bundleOnly, func(s *bundle.PathState) string { return sizeOrDash(s.PayloadSize, s.Codec == "") }),
 			orDash(strings.Join(p.Differs, ",")), p.Path)
 	}
 	if err := tw.Flush(); err != nil {

@@ -79,12 +79,7 @@ type failureReport struct {
 }
 
 func newFailureReport(cmd *cobra.Command, err error, code int) *failureReport {
-	rep := &failureReport{Type: reportType(cmd), Error: err.Error(), ExitCode: code}
-	var h *hinted
-	if errors.As(err, &h) {
-		rep.Hint = h.hint
-	}
-	return rep
+	return &failureReport{Type: reportType(cmd), Error: err.Error(), Hint: hintFor(err), ExitCode: code}
 }
 
 // reportType is the type of a command's JSON documents: "patchkit.recall-apply/v1"
@@ -139,8 +134,23 @@ func exitCode(err error) int {
 
 func printError(w io.Writer, err error) {
 	fmt.Fprintf(w, "patchkit: error: %v\n", err)
-	var h *hinted
-	if errors.As(err, &h) {
-		fmt.Fprintf(w, "patchkit: hint: %s\n", h.hint)
+	if h := hintFor(err); h != "" {
+		fmt.Fprintf(w, "patchkit: hint: %s\n", h)
 	}
+}
+
+// hintFor returns the next step for err: the one a command attached, else the one its
+// kind calls for.
+func hintFor(err error) string {
+	var (
+		h  *hinted
+		be *bundle.BaseError
+	)
+	switch {
+	case errors.As(err, &h):
+		return h.hint
+	case errors.As(err, &be):
+		return "the tree is not this bundle's base: \"patchkit diff BUNDLE --base DIR\" lists every path that differs; \"patchkit inspect BUNDLE\" shows the base version it needs"
+	}
+	return ""
 }

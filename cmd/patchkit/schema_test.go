@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -136,6 +137,10 @@ func checkSchemas(t *testing.T, dir string) {
 			t.Errorf("patchkit %s: %s does not validate against %s:\n%v", args, data, name, err)
 		}
 		used[name]++
+	}
+	if run := flag.Lookup("test.run").Value.String(); strings.Contains(run, "/") {
+		t.Logf("-run %s: some scripts did not run, so not every schema need be exercised", run)
+		return
 	}
 	for _, n := range names {
 		if n != "defs.json" && used[n] == 0 {

@@ -217,7 +217,14 @@ func setDiff(a, b []string) []string {
 // path whose type, mode, size, digest or link text differs is "changed". Paths the
 // bundle does not touch are not compared; nothing under dir is followed through a
 // symbolic link.
-func DiffTree(m *Manifest, dir string) (*Diff, error) {
+func DiffTree(m *Manifest, dir string) (*Diff, error) { return diffTree(m, dir, false) }
+
+// DiffBase compares the base m declares for every path it touches or pins with the
+// tree at dir, in the same terms as [DiffTree]: it names every path where dir is not the
+// bundle's base, where apply and verify --base stop at the first.
+func DiffBase(m *Manifest, dir string) (*Diff, error) { return diffTree(m, dir, true) }
+
+func diffTree(m *Manifest, dir string, base bool) (*Diff, error) {
 	if fi, err := os.Stat(dir); err != nil {
 		return nil, err
 	} else if !fi.IsDir() {
@@ -226,19 +233,26 @@ func DiffTree(m *Manifest, dir string) (*Diff, error) {
 	d := &Diff{Fields: []FieldChange{}, Paths: []PathChange{}}
 	for i := range m.Files {
 		f := &m.Files[i]
-		if f.Op == OpPin {
+		want := f.Target
+		if base {
+			want = f.Base
+		} else if f.Op == OpPin {
 			continue
 		}
 		got, err := treeNode(dir, f.Path)
 		if err != nil {
 			return nil, err
 		}
-		want := f.Target
-		sa := fileState(f)
+		sa := &PathState{Op: string(f.Op)}
+		nodeState(sa, want)
 		var sb *PathState
 		if got != nil {
 			sb = &PathState{}
 			nodeState(sb, got)
+		}
+		what := "target"
+		if base {
+			what = "base"
 		}
 		switch {
 		case want == nil && got == nil:
@@ -247,7 +261,7 @@ func DiffTree(m *Manifest, dir string) (*Diff, error) {
 		case want == nil:
 			d.Paths = append(d.Paths, PathChange{Path: f.Path, Change: "added", A: sa, B: sb})
 		case !sameNode(want, got):
-			d.Paths = append(d.Paths, PathChange{Path: f.Path, Change: "changed", Differs: []string{"target"}, A: sa, B: sb})
+			d.Paths = append(d.Paths, PathChange{Path: f.Path, Change: "changed", Differs: []string{what}, A: sa, B: sb})
 		}
 	}
 	return d, nil
