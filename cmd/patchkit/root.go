@@ -41,7 +41,7 @@ signatures, then one compressed payload per changed file. See docs/format.md.`,
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &usageError{err}
 	})
-	// Every command of patchkit, in the order of the help: this is the one list.
+	// Every command of patchkit: this is the one list (help sorts them by name).
 	recall := newRecallCmd(g)
 	recall.AddCommand(newRecallApplyCmd(g))
 	cmd.AddCommand(
