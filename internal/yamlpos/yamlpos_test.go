@@ -7,8 +7,10 @@ import (
 )
 
 type doc struct {
-	Keys      []struct{ Path string `json:"path"` } `json:"keys"`
-	Threshold int                                 `json:"threshold"`
+	Keys []struct {
+		Path string `json:"path"`
+	} `json:"keys"`
+	Threshold int `json:"threshold"`
 }
 
 func TestWrap(t *testing.T) {
