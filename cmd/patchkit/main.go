@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -56,7 +57,8 @@ func main1() int {
 		code = exitInterrupted
 	}
 	printError(os.Stderr, err)
-	if stdout.N == 0 && wantsJSON(ran) {
+	// os.Args too: a usage error can stop cobra before it has parsed --json.
+	if stdout.N == 0 && (wantsJSON(ran) || slices.Contains(os.Args[1:], "--json")) {
 		// A script reading --json output gets a document on failure too.
 		writeJSON(stdout, newFailureReport(ran, err, code))
 	}
