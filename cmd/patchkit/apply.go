@@ -172,13 +172,10 @@ func runApply(cmd *cobra.Command, o *applyOptions, file string) error {
 	}
 	res, err := t.Apply(ctx, r, check)
 	if err != nil {
-		var ve *verify.Error
-		if errors.As(err, &ve) && ve.Check == verify.CheckSignatures {
-			return withHint(err, "check the trusted keys or identities, and --threshold")
-		}
-		return err
+		return signatureHint(err, file, len(r.Signatures()))
 	}
 	if o.output.json {
+		res.Type = "patchkit.apply/v1"
 		return writeJSON(cmd.OutOrStdout(), res)
 	}
 	switch res.Op {
@@ -216,15 +213,4 @@ func skipVerify(stderr io.Writer, manifest []byte, floors map[string]int64, rc *
 		}
 	}
 	return nil
-}
-
-func init() {
-	extraCommands = append(extraCommands, newApplyCmd, newRemoveCmd, newStatusCmd)
-	exitCodeHooks = append(exitCodeHooks, func(err error) (int, bool) {
-		var pe *install.PathError
-		if errors.As(err, &pe) || errors.Is(err, errDrift) {
-			return exitVerify, true
-		}
-		return 0, false
-	})
 }

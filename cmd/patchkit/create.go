@@ -28,6 +28,7 @@ type createOptions struct {
 	pinUnchanged, noDelta           bool
 	exclude                         []string
 	out                             string
+	force                           bool
 }
 
 func (o *createOptions) addFlags(fs *pflag.FlagSet) {
@@ -49,7 +50,8 @@ func (o *createOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.pinUnchanged, "pin-unchanged", false, "also pin the digests of unchanged base files")
 	fs.BoolVar(&o.noDelta, "no-delta", false, "store every changed file in full, never as a delta")
 	fs.StringArrayVar(&o.exclude, "exclude", nil, "leave out paths matching this pattern (path.Match syntax, relative to the tree; a matching directory excludes its contents), e.g. 'usr/share/doc' (repeatable)")
-	fs.StringVarP(&o.out, "output", "o", "", "bundle file to write (required)")
+	fs.StringVarP(&o.out, "output", "o", "", "bundle file to write (required; never replaced without --force)")
+	fs.BoolVar(&o.force, "force", false, "replace the -o file if it exists")
 }
 
 func newCreateCmd(_ *globalOptions) *cobra.Command {
@@ -194,7 +196,10 @@ func runCreate(ctx context.Context, c *bundle.CreateOptions, o *createOptions, s
 				fmt.Fprintf(stderr, "\rcreating %s: %s of %s (%s)   ", o.out, formatBytes(done), formatBytes(total), now.Sub(start).Round(100*time.Millisecond))
 			}
 		}
-		defer fmt.Fprintln(stderr)
+		defer fmt.Fprint(stderr, "\r\033[K") // clear the progress line
+	}
+	if err := checkOutput(o.out, o.force); err != nil {
+		return err
 	}
 	f, err := atomicfile.Create(o.out, 0o644)
 	if err != nil {
@@ -213,6 +218,7 @@ func runCreate(ctx context.Context, c *bundle.CreateOptions, o *createOptions, s
 		return fmt.Errorf("re-reading %s: %w", o.out, err)
 	}
 	if o.output.json {
+		rep.Type = "patchkit.create/v1"
 		return writeJSON(stdout, rep)
 	}
 	fmt.Fprintf(stderr, "wrote %s: %d paths, %s of payload for %s of changed content, %s\n",

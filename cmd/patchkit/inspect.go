@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/patchkit/patchkit/internal/countio"
 	"github.com/patchkit/patchkit/pkg/bundle"
 	"github.com/patchkit/patchkit/pkg/sign"
 	"github.com/spf13/cobra"
@@ -122,18 +123,6 @@ type inspectTotals struct {
 	PayloadSize int64 `json:"payload_size"`
 }
 
-// countReader counts the bytes read through it.
-type countReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // inspectFile reads the whole bundle at path, checking every payload digest.
 func inspectFile(path string) (*inspectReport, error) {
 	f, err := os.Open(path)
@@ -141,10 +130,10 @@ func inspectFile(path string) (*inspectReport, error) {
 		return nil, err
 	}
 	defer f.Close()
-	cr := &countReader{r: f}
+	cr := &countio.Reader{R: f}
 	r, err := bundle.NewReader(cr)
 	if err != nil {
-		return nil, err
+		return nil, notABundle(path, f, err)
 	}
 	for {
 		e, err := r.Next()
@@ -158,7 +147,7 @@ func inspectFile(path string) (*inspectReport, error) {
 			return nil, err
 		}
 	}
-	return newInspectReport(path, cr.n, r), nil
+	return newInspectReport(path, cr.N, r), nil
 }
 
 func newInspectReport(path string, size int64, r *bundle.Reader) *inspectReport {
@@ -214,14 +203,7 @@ func (rep *inspectReport) render(w io.Writer) error {
 	row("label", rep.Label)
 	row("sequence", fmt.Sprint(rep.Sequence))
 	for _, c := range rep.Components {
-		v := c.Name + " " + c.BaseVersion
-		if c.TargetVersion != "" {
-			v += " -> " + c.TargetVersion
-		}
-		if c.Root != "" {
-			v += " (under " + c.Root + "/)"
-		}
-		row("component", v)
+		row("component", c.String())
 	}
 	if rep.Created != "" {
 		row("created", rep.Created)

@@ -87,7 +87,7 @@ rsa-3072 (RSA PKCS#1 v1.5 with SHA-256).`,
 			}
 			if o.output.json {
 				return writeJSON(cmd.OutOrStdout(), map[string]string{
-					"type": "patchkit.key/v1", "private_key": o.prefix + ".key", "public_key": o.prefix + ".pub",
+					"type": "patchkit.key-generate/v1", "private_key": o.prefix + ".key", "public_key": o.prefix + ".pub",
 					"algorithm": o.algorithm, "fingerprint": fp,
 				})
 			}
@@ -141,8 +141,4 @@ func newKeyPublicCmd(_ *globalOptions) *cobra.Command {
 		return nil
 	}
 	return cmd
-}
-
-func init() {
-	extraCommands = append(extraCommands, newKeyCmd, newSignCmd, newVerifyCmd, newRecallCmd)
 }

@@ -11,7 +11,7 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"patchkit": func() { os.Exit(main1()) },
+		"patchkit": func() { os.Exit(main1WithJSONLog()) },
 	})
 }
 
@@ -23,6 +23,7 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("SOURCE_DATE_EPOCH", "")
 			env.Setenv("PATCHKIT_CORPUS", os.Getenv("PATCHKIT_CORPUS"))
+			env.Setenv(jsonLogEnv, jsonLog(t)) // every --json document, for TestScripts' schema check
 			return nil
 		},
 		RequireExplicitExec: true,

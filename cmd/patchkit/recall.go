@@ -20,16 +20,9 @@ func newRecallCmd(g *globalOptions) *cobra.Command {
 		Args:  exactArgs(0),
 		RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newRecallCreateCmd(g), newRecallVerifyCmd(g))
-	for _, f := range recallSubcommands {
-		cmd.AddCommand(f(g))
-	}
+	cmd.AddCommand(newRecallCreateCmd(g), newRecallVerifyCmd(g)) // "recall apply" is added in root.go
 	return cmd
 }
-
-// recallSubcommands lets other files add "recall" subcommands (such as "recall apply"
-// from the install side) from their own init functions.
-var recallSubcommands []func(*globalOptions) *cobra.Command
 
 type recallCreateOptions struct {
 	output   outputOptions
@@ -211,7 +204,7 @@ func newRecallVerifyCmd(_ *globalOptions) *cobra.Command {
 				Issued   string               `json:"issued"`
 				NotAfter string               `json:"not_after"`
 				Entries  []verify.RecallEntry `json:"entries"`
-				Signers  []verify.Signer      `json:"signers"`
+				Signers  []verify.Signer      `json:"signatures"`
 			}{"patchkit.recall-verify/v1", args[0], l.Sequence, l.Issued.UTC().Format(time.RFC3339),
 				l.NotAfter.UTC().Format(time.RFC3339), l.SortedEntries(), l.Signers}
 			if o.output.json {

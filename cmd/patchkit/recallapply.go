@@ -94,6 +94,3 @@ func runRecallApply(cmd *cobra.Command, o *recallApplyOptions, file string) erro
 	}
 	return nil
 }
-
-// "recall apply" is added to the recall command of recall.go through its registry.
-func init() { recallSubcommands = append(recallSubcommands, newRecallApplyCmd) }

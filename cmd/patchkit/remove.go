@@ -62,6 +62,7 @@ func runRemove(cmd *cobra.Command, o *removeOptions, ref string) error {
 		return err
 	}
 	if o.output.json {
+		res.Type = "patchkit.remove/v1"
 		return writeJSON(cmd.OutOrStdout(), res)
 	}
 	fmt.Fprintf(stderr, "removed %s (%s, sequence %d) from %s: %d paths restored, the base proven by digest\n",

@@ -1,26 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/patchkit/patchkit/internal/atomicfile"
-	"github.com/patchkit/patchkit/pkg/bundle"
 	"github.com/patchkit/patchkit/pkg/sign"
 	"github.com/spf13/cobra"
 )
-
-// attached names a signature added with --attach in the sign report.
-type attached string
-
-func (a attached) String() string { return "attached " + string(a) }
-func (a attached) Sign(context.Context, []byte) ([]byte, error) {
-	return nil, errors.New("attached signatures are not made here")
-}
 
 // idTokenEnv holds the OIDC token for keyless signing, as in cosign.
 const idTokenEnv = "SIGSTORE_ID_TOKEN"
@@ -31,6 +22,7 @@ type signOptions struct {
 	attach       []string
 	out          string
 	signatureOut string
+	force        bool
 	keyless      bool
 	idToken      string
 	fulcioURL    string
@@ -43,6 +35,7 @@ func (o *signOptions) addFlags(cmd *cobra.Command) {
 	fs.StringArrayVar(&o.keys, "key", nil, "private key file (PEM, cosign's encrypted format accepted) or KMS URI; repeatable: one signature per key")
 	fs.StringArrayVar(&o.attach, "attach", nil, "add a signature made elsewhere (a Sigstore bundle over the manifest, e.g. from cosign sign-blob); repeatable")
 	fs.StringVarP(&o.out, "output", "o", "", "write the signed bundle here instead of replacing FILE")
+	fs.BoolVar(&o.force, "force", false, "replace the -o file if it exists")
 	fs.StringVar(&o.signatureOut, "signature-out", "", "also write the new signature (a Sigstore bundle) to this file, for cosign verify-blob")
 	fs.BoolVar(&o.keyless, "keyless", false, "sign keyless: OIDC token -> Fulcio certificate -> Rekor entry (needs the network)")
 	fs.StringVar(&o.idToken, "identity-token", "", "OIDC identity token for --keyless (default $"+idTokenEnv+")")
@@ -84,7 +77,8 @@ atomically, or written to -o. Each new signature is verified before anything is
 written. A key that already signed the bundle is refused.
 
 Keys: PEM private key files (encrypted with the password from $PATCHKIT_PASSWORD
-or a terminal prompt; keys from "cosign generate-key-pair" work), or KMS URIs
+or a terminal prompt; keys from "cosign generate-key-pair" work), env://NAME for a
+PEM private key held in the environment variable NAME (a CI secret), or KMS URIs
 handled by sigstore's KMS providers: a scheme such as awskms://, gcpkms://,
 azurekms:// or hashivault:// is served by the sigstore KMS plugin program
 sigstore-kms-SCHEME on PATH.
@@ -120,12 +114,26 @@ type signedInfo struct {
 
 func runSign(cmd *cobra.Command, o *signOptions, path string) error {
 	ctx := cmd.Context()
+	out := o.out
+	if out == "" {
+		out = path
+	} else if err := checkOutput(out, o.force); err != nil {
+		return err
+	}
 	signers, err := loadSigners(ctx, o.keys)
 	if err != nil {
 		return err
 	}
 	if o.keyless {
 		signers = append(signers, &sign.Keyless{IDToken: o.idToken, FulcioURL: o.fulcioURL, RekorURL: o.rekorURL})
+	}
+	var detached []sign.Detached
+	for _, a := range o.attach {
+		data, err := readBounded(a, maxSignatureFile)
+		if err != nil {
+			return fmt.Errorf("--attach: %w", err)
+		}
+		detached = append(detached, sign.Detached{Name: a, Data: data})
 	}
 	in, r, err := openBundle(path)
 	if err != nil {
@@ -136,46 +144,17 @@ func runSign(cmd *cobra.Command, o *signOptions, path string) error {
 	if err != nil {
 		return err
 	}
-	existing := r.Signatures()
-	newSigs, err := sign.Signatures(ctx, r.ManifestBytes(), existing, signers)
-	if err != nil {
-		return err
-	}
-	all := make([][]byte, 0, len(existing)+len(newSigs))
-	for _, s := range existing {
-		all = append(all, s.Data)
-	}
-	all = append(all, newSigs...)
-	for _, a := range o.attach {
-		sig, err := os.ReadFile(a)
-		if err != nil {
-			return err
-		}
-		if err := sign.CheckDetached(sig, r.ManifestBytes()); err != nil {
-			return fmt.Errorf("--attach %s: %w", a, err)
-		}
-		for _, prev := range all {
-			if bytes.Equal(prev, sig) {
-				return fmt.Errorf("--attach %s: the bundle already holds this signature", a)
-			}
-		}
-		all = append(all, sig)
-		signers = append(signers, attached(a))
-	}
-	out := o.out
-	if out == "" {
-		out = path
-	}
 	f, err := atomicfile.Create(out, fi.Mode().Perm())
 	if err != nil {
 		return err
 	}
 	defer f.Abort()
-	if err := sign.Rewrite(ctx, r, f, all); err != nil {
+	added, err := sign.Add(ctx, r, f, signers, detached)
+	if err != nil {
 		return err
 	}
 	if o.signatureOut != "" {
-		if err := atomicfile.WriteFile(o.signatureOut, newSigs[0], 0o644); err != nil {
+		if err := atomicfile.WriteFile(o.signatureOut, added[0].Data, 0o644); err != nil {
 			return err
 		}
 	}
@@ -183,12 +162,8 @@ func runSign(cmd *cobra.Command, o *signOptions, path string) error {
 		return err
 	}
 	rep := signReport{Type: "patchkit.sign/v1", File: path, Output: out, Digest: r.Digest(), Signatures: []signedInfo{}}
-	for i, s := range signers {
-		info := signedInfo{Member: bundle.SignatureMember(len(existing) + i), Signer: s.String()}
-		if k, ok := s.(*sign.Key); ok {
-			info.Key = k.Fingerprint()
-		}
-		rep.Signatures = append(rep.Signatures, info)
+	for _, a := range added {
+		rep.Signatures = append(rep.Signatures, signedInfo{Member: a.Member, Signer: a.Signer, Key: a.Key})
 	}
 	if o.output.json {
 		return writeJSON(cmd.OutOrStdout(), rep)
@@ -203,11 +178,21 @@ func runSign(cmd *cobra.Command, o *signOptions, path string) error {
 	return nil
 }
 
+// maxSignatureFile bounds a signature file read for --attach.
+const maxSignatureFile = 1 << 20
+
 // loadSigners opens the signing keys (files or KMS URIs), asking for passwords as needed.
 func loadSigners(ctx context.Context, refs []string) ([]sign.Signer, error) {
 	var signers []sign.Signer
 	for _, ref := range refs {
 		k, err := sign.LoadKey(ctx, ref, password)
+		if errors.Is(err, sign.ErrNoKMSProvider) {
+			scheme, _, _ := strings.Cut(ref, "://")
+			return nil, withHint(err, fmt.Sprintf(`this patchkit has no built-in %s:// provider. Either put sigstore's KMS plugin program sigstore-kms-%s on PATH, or sign with cosign, which has the AWS, GCP, Azure and Vault providers, and attach its signature:
+    patchkit extract FILE --manifest > manifest.json
+    cosign sign-blob --key %s --bundle sig.json --use-signing-config=false --tlog-upload=false --yes manifest.json
+    patchkit sign FILE --attach sig.json`, scheme, scheme, ref))
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -57,7 +57,7 @@ type statusReport struct {
 	Installed    []statusBundle    `json:"installed"`
 	Floors       map[string]int64  `json:"floors"`
 	Recall       *install.Recall   `json:"recall,omitempty"`
-	TreeOK       bool              `json:"tree_ok"`
+	TreeOK       bool              `json:"ok"`
 	Drift        []install.Drift   `json:"drift"`
 	Recovered    *install.Recovery `json:"recovered,omitempty"` // done by this command
 	LastRecovery *install.Recovery `json:"last_recovery,omitempty"`

@@ -168,16 +168,3 @@ func parseAt(s string, stderr io.Writer) (time.Time, error) {
 	fmt.Fprintf(stderr, "patchkit: warning: --at: expiry, max_age and recall lists are judged at %s, not now\n", t.UTC().Format(time.RFC3339))
 	return t, nil
 }
-
-func init() {
-	exitCodeHooks = append(exitCodeHooks, func(err error) (int, bool) {
-		var ve *verify.Error
-		switch {
-		case errors.Is(err, verify.ErrRecalled), errors.Is(err, verify.ErrExpired):
-			return exitRecalled, true
-		case errors.As(err, &ve):
-			return exitVerify, true
-		}
-		return 0, false
-	})
-}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -88,11 +87,7 @@ func runVerify(cmd *cobra.Command, o *verifyOptions, path string) error {
 	} else if err := renderVerify(cmd.OutOrStdout(), rep); err != nil {
 		return err
 	}
-	var ve *verify.Error
-	if errors.As(verr, &ve) && ve.Check == verify.CheckSignatures {
-		return withHint(verr, "check the trusted keys or identities, and --threshold")
-	}
-	return verr
+	return signatureHint(verr, path, len(r.Signatures()))
 }
 
 func renderVerify(w io.Writer, rep *verify.Report) error {

@@ -187,8 +187,8 @@ func (g *gen) vectors() (vs []vector, err error) {
 	}
 
 	// Container: truncation, padding, order, duplicates, foreign tar encodings.
-	add("empty-file", "a file of zero bytes", nil, damaged("truncated"))
-	add("not-a-tar", "a file that is not a tar archive", []byte(strings.Repeat("PK\x03\x04 this is a zip file", 40)), damaged("bad size field"))
+	add("empty-file", "a file of zero bytes", nil, damaged("not a patchkit bundle"))
+	add("not-a-tar", "a file that is not a tar archive", []byte(strings.Repeat("PK\x03\x04 this is a zip file", 40)), damaged("not a patchkit bundle"))
 	add("truncated", "the file cut inside the last payload", ok[:len(ok)-1500], damaged("truncated"))
 	add("truncated-in-header", "the file cut inside the first payload's header", ok[:first+100], damaged("truncated"))
 	add("appended", "bytes after the end-of-archive marker", append(bytes.Clone(ok), "trailer"...), damaged("trailing data"))

@@ -173,7 +173,7 @@ func Create(ctx context.Context, w io.Writer, opts *CreateOptions) (*Manifest, e
 		if err != nil {
 			return nil, fmt.Errorf("component %s: reading target tree: %w", src.Name, err)
 		}
-		for _, p := range unionKeys(base, target) {
+		for _, p := range sortedUnion(base, target) {
 			if ex, err := excluded(p, opts.Exclude); err != nil {
 				return nil, err
 			} else if ex {
@@ -234,20 +234,6 @@ func Create(ctx context.Context, w io.Writer, opts *CreateOptions) (*Manifest, e
 		return nil, err
 	}
 	return bw.Manifest(), nil
-}
-
-func unionKeys(a, b map[string]*scanned) []string {
-	var keys []string
-	for k := range a {
-		keys = append(keys, k)
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // classify sets the op and nodes of f; it reports false when f is not to be recorded.

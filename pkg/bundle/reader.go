@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/patchkit/patchkit/internal/countio"
 )
 
 // Error reports a bundle that is damaged or does not follow the format. Member names the
@@ -281,7 +283,7 @@ func (e *Entry) spool(f *os.File) error {
 func (e *Entry) Decode(w io.Writer, base io.ReaderAt) error {
 	t := e.File.Target
 	h := sha256.New()
-	cw := &countWriter{w: io.MultiWriter(w, h)}
+	cw := &countio.Writer{W: io.MultiWriter(w, h)}
 	var err error
 	c, ok := codecs[e.File.Payload.Codec]
 	if !ok {
@@ -303,22 +305,11 @@ func (e *Entry) Decode(w io.Writer, base io.ReaderAt) error {
 	if err != nil {
 		return memberErr(e.Member, err)
 	}
-	if cw.n != t.Size {
-		return memberErr(e.Member, fmt.Errorf("decoded %d bytes, the manifest declares %d", cw.n, t.Size))
+	if cw.N != t.Size {
+		return memberErr(e.Member, fmt.Errorf("decoded %d bytes, the manifest declares %d", cw.N, t.Size))
 	}
 	if hex.EncodeToString(h.Sum(nil)) != t.SHA256 {
 		return memberErr(e.Member, errors.New("decoded content digest mismatch"))
 	}
 	return nil
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/patchkit/patchkit/internal/yamlpos"
 	"sigs.k8s.io/yaml"
 )
 
@@ -57,7 +58,7 @@ func ParseSpec(b []byte, dir string) (*Spec, error) {
 	}
 	var s Spec
 	if err := yaml.UnmarshalStrict(b, &s); err != nil {
-		return nil, err
+		return nil, yamlpos.Wrap(b, err)
 	}
 	if len(s.Components) == 0 {
 		return nil, errors.New("no components")

@@ -4,42 +4,15 @@ import (
 	"bytes"
 	"io"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/patchkit/patchkit/internal/testcorpus"
 )
 
-// corpusDir returns the real corpus (bench/corpus.sh) from $PATCHKIT_CORPUS,
-// or /work/corpus, or "" when neither exists.
-func corpusDir() string {
-	for _, d := range []string{os.Getenv("PATCHKIT_CORPUS"), "/work/corpus", "../../bench/corpus"} {
-		if d == "" {
-			continue
-		}
-		if st, err := os.Stat(d); err == nil && st.IsDir() {
-			return d
-		}
-	}
-	return ""
-}
-
-// corpusPair reads one file of a corpus pair, or skips.
+// corpusPair reads one file of a corpus pair (internal/testcorpus), or skips saying why.
 func corpusPair(tb testing.TB, name, oldVer, newVer, rel string) (old, nw []byte) {
 	tb.Helper()
-	dir := corpusDir()
-	if dir == "" {
-		tb.Skip("no corpus: set PATCHKIT_CORPUS (see bench/corpus.sh)")
-	}
-	var err error
-	old, err = os.ReadFile(filepath.Join(dir, name, oldVer, rel))
-	if err != nil {
-		tb.Skipf("corpus file missing: %v", err)
-	}
-	nw, err = os.ReadFile(filepath.Join(dir, name, newVer, rel))
-	if err != nil {
-		tb.Skipf("corpus file missing: %v", err)
-	}
-	return old, nw
+	return testcorpus.File(tb, name, oldVer, rel), testcorpus.File(tb, name, newVer, rel)
 }
 
 const lib = "usr/lib/x86_64-linux-gnu/"

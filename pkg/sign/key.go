@@ -188,15 +188,43 @@ type Key struct {
 	hint   []byte
 }
 
-// IsKMS reports whether ref names a KMS key ("scheme://...") rather than a file.
-func IsKMS(ref string) bool { return strings.Contains(ref, "://") }
+// EnvScheme prefixes a key reference naming an environment variable that holds a PEM
+// private key: "env://PATCHKIT_KEY", as in cosign. CI systems hand secrets over this way.
+const EnvScheme = "env://"
+
+// IsKMS reports whether ref names a KMS key ("scheme://...") rather than a file or an
+// environment variable.
+func IsKMS(ref string) bool {
+	return strings.Contains(ref, "://") && !strings.HasPrefix(ref, EnvScheme)
+}
+
+// ErrNoKMSProvider is matched (errors.Is) when no KMS provider serves a key URI's
+// scheme: this build has none for awskms://, gcpkms://, azurekms:// or hashivault://
+// unless the sigstore plugin program sigstore-kms-SCHEME is on PATH.
+var ErrNoKMSProvider = errors.New("no KMS provider for this scheme")
 
 // LoadKey opens the signing key ref: a KMS URI (any scheme sigstore's kms.Get knows,
-// including its plugin protocol: an executable sigstore-kms-SCHEME on PATH) or a PEM
-// private key file, encrypted (cosign's format) or not.
+// including its plugin protocol: an executable sigstore-kms-SCHEME on PATH), env://NAME
+// (a PEM private key in that environment variable), or a PEM private key file,
+// encrypted (cosign's format) or not.
 func LoadKey(ctx context.Context, ref string, pass PassFunc) (*Key, error) {
+	if name, ok := strings.CutPrefix(ref, EnvScheme); ok {
+		data := os.Getenv(name)
+		if name == "" || data == "" {
+			return nil, fmt.Errorf("key %s: the environment variable %q is not set or empty", ref, name)
+		}
+		priv, err := ParsePrivateKey([]byte(data), pass)
+		if err != nil {
+			return nil, fmt.Errorf("key %s: %w", ref, err)
+		}
+		return newKey(ref, priv, nil)
+	}
 	if IsKMS(ref) {
 		sv, err := kms.Get(ctx, ref, crypto.SHA256)
+		var nf *kms.ProviderNotFoundError
+		if errors.As(err, &nf) {
+			return nil, fmt.Errorf("kms key %s: %w (%w)", ref, ErrNoKMSProvider, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("kms key %s: %w", ref, err)
 		}

@@ -7,8 +7,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -207,5 +209,35 @@ func TestEd25519Reproducible(t *testing.T) {
 	b, _ := k.Sign(ctx, manifest)
 	if !bytes.Equal(a, b) {
 		t.Fatalf("two signatures differ:\n%s\n%s", a, b)
+	}
+}
+
+// TestKeyFromEnv: env://NAME reads a PEM private key from the environment, as CI
+// secrets arrive; an unset variable and a cloud KMS scheme without a provider are
+// clear errors.
+func TestKeyFromEnv(t *testing.T) {
+	priv, _ := sign.GenerateKey(sign.ECDSAP256)
+	pw := []byte("secret")
+	privPEM, _, err := sign.MarshalKeyPair(priv, pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATCHKIT_TEST_KEY", string(privPEM))
+	k, err := sign.LoadKey(ctx, "env://PATCHKIT_TEST_KEY", func(bool) ([]byte, error) { return pw, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := sign.Fingerprint(priv.Public()); k.Fingerprint() != want {
+		t.Fatal("env key is another key")
+	}
+	if sign.IsKMS("env://X") {
+		t.Fatal("env:// taken for a KMS URI")
+	}
+	if _, err := sign.LoadKey(ctx, "env://PATCHKIT_TEST_UNSET", nil); err == nil || !strings.Contains(err.Error(), "not set") {
+		t.Fatalf("unset variable: %v", err)
+	}
+	t.Setenv("PATH", t.TempDir())
+	if _, err := sign.LoadKey(ctx, "awskms:///alias/release", nil); !errors.Is(err, sign.ErrNoKMSProvider) {
+		t.Fatalf("awskms without provider: %v", err)
 	}
 }

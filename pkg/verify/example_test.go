@@ -97,5 +97,5 @@ func ExampleParsePolicy() {
 	_, err := verify.ParsePolicy([]byte("keys: [{path: release.pub}]\nthreshhold: 2\n"), ".")
 	fmt.Println(err)
 	// Output:
-	// error unmarshaling JSON: while decoding JSON: json: unknown field "threshhold"
+	// line 2: unknown field "threshhold" (a typo?)
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/patchkit/patchkit/internal/yamlpos"
 	"github.com/patchkit/patchkit/pkg/sign"
 	sgroot "github.com/sigstore/sigstore-go/pkg/root"
 	"sigs.k8s.io/yaml"
@@ -284,7 +285,7 @@ func ParsePolicy(b []byte, dir string) (*Policy, error) {
 	}
 	var f PolicyFile
 	if err := yaml.UnmarshalStrict(b, &f); err != nil {
-		return nil, err
+		return nil, yamlpos.Wrap(b, err) // "line N: ..."
 	}
 	if f.Type != "" && f.Type != PolicyType {
 		return nil, fmt.Errorf("unknown policy type %q (want %q)", f.Type, PolicyType)

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -19,7 +20,7 @@ import (
 type Signer struct {
 	Member      string `json:"member"`
 	Kind        string `json:"kind"`                // "key" or "keyless"; "" when the member could not be read
-	Key         string `json:"key,omitempty"`       // fingerprint of the trusted key that verified it
+	Key         string `json:"key,omitempty"`       // fingerprint of the trusted key that verified it; when not trusted, of the key the signature names
 	KeyName     string `json:"key_name,omitempty"`  // its name in the policy (file name)
 	Identity    string `json:"identity,omitempty"`  // certificate subject (keyless)
 	Issuer      string `json:"issuer,omitempty"`    // OIDC issuer (keyless)
@@ -130,6 +131,9 @@ func checkKeySigned(sg *Signer, b *sgbundle.Bundle, hint string, a *sign.Artifac
 			sg.Trusted, sg.Key, sg.KeyName, sg.signerIDKey = true, k.Fingerprint, k.Name, "key:"+k.Fingerprint
 			return
 		}
+	}
+	if raw, err := base64.StdEncoding.DecodeString(hint); err == nil && len(raw) == sha256.Size {
+		sg.Key = "sha256:" + hex.EncodeToString(raw) // the key the signature names: shown, not trusted
 	}
 	if len(p.Keys) == 0 {
 		sg.Error = "key-signed, and the policy trusts no key"

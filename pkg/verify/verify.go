@@ -82,7 +82,7 @@ type Report struct {
 	Threshold  int                `json:"threshold"`
 	Trusted    int                `json:"trusted_signers"` // distinct trusted signers
 	Checks     []Check            `json:"checks"`
-	Signers    []Signer           `json:"signers"`
+	Signers    []Signer           `json:"signatures"`
 	Recall     *RecallInfo        `json:"recall,omitempty"`
 }
 
@@ -193,6 +193,8 @@ func whyNot(signers []Signer) string {
 		switch {
 		case s.Duplicate:
 			parts = append(parts, s.Member+": same signer as an earlier signature")
+		case !s.Trusted && s.Key != "":
+			parts = append(parts, s.Member+" by key "+s.Key+": "+s.Error)
 		case !s.Trusted:
 			parts = append(parts, s.Member+": "+s.Error)
 		}
