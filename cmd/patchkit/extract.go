@@ -44,11 +44,12 @@ func newExtractCmd(_ *globalOptions) *cobra.Command {
 		Long: `Extract --manifest writes the manifest exactly as stored in the bundle: these are
 the bytes every signature covers, so "cosign verify-blob" can check them.
 
-Extract -o DIR creates DIR with the target state of every path the bundle touches
+Extract -o DIR creates DIR (or fills it if it is an empty directory; anything else
+there is never replaced) with the target state of every path the bundle touches
 (files, directories, symlinks, with their modes). With --base, every base file the
 bundle names is checked by digest first, and delta payloads are applied to it.
 Every payload and every produced file is checked against the manifest; on any error
-DIR is not created.
+DIR is not created (an empty DIR stays empty).
 
 Given a trust source (the flags of "patchkit verify": --key, --policy, or a keyless
 identity), extract verifies the signatures and the policy before it decodes a single

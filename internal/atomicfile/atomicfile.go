@@ -6,8 +6,10 @@ package atomicfile
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // File is a pending output file. Write to it, then Commit; Abort (safe to defer) removes
@@ -139,18 +141,24 @@ func SyncDir(dir string) error {
 }
 
 // Dir is a pending output directory, filled in a temporary sibling and renamed into
-// place by Commit. The final path must not exist yet.
+// place by Commit. The final path must not exist yet, or be an empty directory (not a
+// link to one).
 type Dir struct {
-	Path string // the temporary directory to fill
-	path string
-	done bool
+	Path  string // the temporary directory to fill
+	path  string
+	empty bool // path was an empty directory: Commit replaces it, and only while it is empty
+	done  bool
 }
 
-// CreateDir starts building the directory path. Commit never replaces anything that
-// appeared at path in the meantime.
+// CreateDir starts building the directory path. path may be an existing empty
+// directory; Commit never replaces anything else that is (or appeared) at path.
 func CreateDir(path string) (*Dir, error) {
-	if _, err := os.Lstat(path); err == nil {
-		return nil, fmt.Errorf("%s already exists", path)
+	empty := false
+	if fi, err := os.Lstat(path); err == nil {
+		if !fi.IsDir() || !isEmptyDir(path) {
+			return nil, fmt.Errorf("%s already exists (and is not an empty directory)", path)
+		}
+		empty = true
 	}
 	parent, base := filepath.Split(filepath.Clean(path))
 	if parent == "" {
@@ -160,7 +168,17 @@ func CreateDir(path string) (*Dir, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Dir{Path: tmp, path: path}, nil
+	return &Dir{Path: tmp, path: path, empty: empty}, nil
+}
+
+func isEmptyDir(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	return len(names) == 0 && err == io.EOF
 }
 
 // Commit renames the filled directory into place and syncs its parent.
@@ -173,7 +191,19 @@ func (d *Dir) Commit() error {
 		os.RemoveAll(d.Path)
 		return err
 	}
-	if err := renameNoReplace(d.Path, d.path); err != nil {
+	rename := renameNoReplace
+	if d.empty {
+		// rename(2) replaces a directory only while it is empty (ENOTEMPTY otherwise)
+		// and never follows a link put in its place (ENOTDIR). os.Rename refuses any
+		// existing directory, so call it directly.
+		rename = func(from, to string) error {
+			if err := syscall.Rename(from, to); err != nil {
+				return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+			}
+			return nil
+		}
+	}
+	if err := rename(d.Path, d.path); err != nil {
 		os.RemoveAll(d.Path)
 		return err
 	}

@@ -62,4 +62,30 @@ func TestDir(t *testing.T) {
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Fatalf("abort left entries: %d", len(ents))
 	}
+
+	// An existing empty directory is filled; a link to one is refused.
+	empty := filepath.Join(dir, "empty")
+	os.Mkdir(empty, 0o700)
+	if err := os.Symlink("empty", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CreateDir(filepath.Join(dir, "link")); err == nil {
+		t.Fatal("CreateDir over a link to an empty directory succeeded")
+	}
+	d3, err := CreateDir(empty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(d3.Path, "b"), []byte("y"), 0o644)
+	if err := d3.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(empty, "b")); err != nil || string(b) != "y" {
+		t.Fatalf("got %q, %v", b, err)
+	}
+	os.Remove(filepath.Join(dir, "link"))
+	os.RemoveAll(empty)
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("abort left entries: %d", len(ents))
+	}
 }

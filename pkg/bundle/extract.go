@@ -157,7 +157,7 @@ func checkOutputSize(m *Manifest, o *ExtractOptions) error {
 }
 
 // Extract reads the payloads of r and writes the target state of every path the bundle
-// touches into a new directory out (which must not exist): regular files, directories and
+// touches into a new directory out (which must not exist, or be an empty directory): regular files, directories and
 // symlinks, with their modes. Deleted paths are counted, not written. Every payload and
 // every produced file is checked against its digest; on any error nothing is left at out.
 //
