@@ -56,12 +56,12 @@ if [ -n "$bad" ]; then echo "gofmt would change:"; echo "$bad"; exit 1; fi
 
 step "go vet"
 go vet ./...
-echo "== layering"; scripts/layering.sh
+
+step "layering"
+scripts/layering.sh
 
 step "staticcheck"
 staticcheck ./...
-
-# (the layering check goes here)
 
 step "govulncheck"
 if out=$(govulncheck ./... 2>&1); then
