@@ -219,7 +219,7 @@ func skipVerify(stderr io.Writer, manifest []byte, floors map[string]int64, rc *
 }
 
 func init() {
-	extraCommands = append(extraCommands, newApplyCmd, newRemoveCmd, newStatusCmd)
+	extraCommands = append(extraCommands, newApplyCmd, newRemoveCmd, newStatusCmd, newRetireCmd)
 	exitCodeHooks = append(exitCodeHooks, func(err error) (int, bool) {
 		var pe *install.PathError
 		if errors.As(err, &pe) || errors.Is(err, errDrift) {

@@ -57,6 +57,7 @@ type statusReport struct {
 	Installed    []statusBundle    `json:"installed"`
 	Floors       map[string]int64  `json:"floors"`
 	Recall       *install.Recall   `json:"recall,omitempty"`
+	Retired      []install.Retired `json:"retired"` // bundles folded into a full release
 	TreeOK       bool              `json:"tree_ok"`
 	Drift        []install.Drift   `json:"drift"`
 	Recovered    *install.Recovery `json:"recovered,omitempty"` // done by this command
@@ -65,7 +66,7 @@ type statusReport struct {
 
 func runStatus(cmd *cobra.Command, o *statusOptions) error {
 	rep := &statusReport{Type: "patchkit.status/v1", Root: o.target.root, Installed: []statusBundle{},
-		Floors: map[string]int64{}, Drift: []install.Drift{}, TreeOK: true}
+		Floors: map[string]int64{}, Drift: []install.Drift{}, Retired: []install.Retired{}, TreeOK: true}
 	t, err := o.target.open(cmd.Context(), cmd.ErrOrStderr(), true)
 	switch {
 	case errors.Is(err, install.ErrNoState):
@@ -82,6 +83,7 @@ func runStatus(cmd *cobra.Command, o *statusOptions) error {
 			}
 			rep.Installed = append(rep.Installed, sb)
 		}
+		rep.Retired = append(rep.Retired, st.Retired...)
 		rep.Drift = append(rep.Drift, t.Check()...)
 		rep.TreeOK = len(rep.Drift) == 0
 	}
@@ -129,6 +131,9 @@ func renderStatus(w io.Writer, rep *statusReport) error {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+	}
+	for _, r := range rep.Retired {
+		fmt.Fprintf(w, "retired: %s (%s, sequence %d) folded into %s at %s\n", r.ID, r.Label, r.Sequence, r.FoldedInto, r.RetiredAt)
 	}
 	if rep.TreeOK {
 		if pathCount > 0 {

@@ -188,14 +188,15 @@ func (t *Target) StateDir() string { return t.stateDir }
 // Result describes a finished transition.
 type Result struct {
 	Type       string   `json:"type"`
-	Op         string   `json:"op"` // apply, supersede, remove, none
+	Op         string   `json:"op"` // apply, supersede, remove, retire, none
 	Digest     string   `json:"digest"`
 	ID         string   `json:"id"`
 	Label      string   `json:"label"`
 	Sequence   int64    `json:"sequence"`
 	Superseded *Install `json:"superseded,omitempty"`
-	Changed    int      `json:"changed"` // paths switched
-	Proven     int      `json:"proven"`  // paths checked by digest after the switch
+	FoldedInto string   `json:"folded_into,omitempty"` // retire: the release that folded the bundle in
+	Changed    int      `json:"changed"`               // paths switched
+	Proven     int      `json:"proven"`                // paths checked by digest after the switch
 }
 
 // ResultType is the type field of a [Result].

@@ -327,3 +327,41 @@ func TestRollback(t *testing.T) {
 	tg.Close()
 	wantTree(t, root, s.base)
 }
+
+func TestRetire(t *testing.T) {
+	t.Parallel()
+	s := newSynth(t)
+	root := s.root(t)
+	if _, err := apply(t, root, s.a); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, root)
+	tg, err := Open(context.Background(), root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tg.Retire(context.Background(), "", ""); err == nil {
+		t.Fatal("retire without a release name accepted")
+	}
+	if _, err := tg.Retire(context.Background(), "", "1.1\u202e"); err == nil {
+		t.Fatal("retire with a bidi override accepted")
+	}
+	res, err := tg.Retire(context.Background(), "foo-1", "1.1-1")
+	tg.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Op != "retire" || res.FoldedInto != "1.1-1" || res.ID != "foo-1" {
+		t.Fatalf("result %+v", res)
+	}
+	if d := sameSnapshot(before, snapshot(t, root)); d != "" {
+		t.Fatalf("retire touched the tree:\n%s", d)
+	}
+	st := readState(t, root)
+	if len(st.Installed) != 0 || len(st.Retired) != 1 || st.Retired[0].FoldedInto != "1.1-1" || st.Floors["foo"] != 1 {
+		t.Fatalf("state %+v", st)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, StateDirName, objectsDir)); len(ents) != 0 {
+		t.Fatalf("objects left after retire: %d", len(ents))
+	}
+}

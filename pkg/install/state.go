@@ -40,6 +40,7 @@ type State struct {
 	Installed    []Install        `json:"installed"`
 	Floors       map[string]int64 `json:"floors"`
 	Recall       *Recall          `json:"recall,omitempty"`
+	Retired      []Retired        `json:"retired,omitempty"` // bundles folded into a full release, see [Target.Retire]
 	LastRecovery *Recovery        `json:"last_recovery,omitempty"`
 }
 
