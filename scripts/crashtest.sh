@@ -20,6 +20,8 @@ if [ ! -d "$B" ] || [ ! -d "$A" ] || [ ! -d "$T" ]; then
   exit 0
 fi
 STRIDE=${STRIDE:-1}
+# The CLI's crash and disk-full scripts (cmd/patchkit/testdata/crash) need a crashtest build too.
+go test -tags crashtest -count=1 -run TestCrashScripts ./cmd/patchkit
 work=$(mktemp -d "${TMPDIR:-/tmp}/patchkit-crash.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 go build -tags crashtest -o "$work/patchkit" ./cmd/patchkit

@@ -31,6 +31,9 @@ func (o *targetOptions) validate() error {
 	if o.root == "" {
 		return usagef("missing --root DIR")
 	}
+	if err := install.CheckStateDir(o.root, o.stateDir); err != nil {
+		return &usageError{err}
+	}
 	return nil
 }
 
@@ -221,8 +224,14 @@ func skipVerify(stderr io.Writer, manifest []byte, floors map[string]int64, rc *
 func init() {
 	extraCommands = append(extraCommands, newApplyCmd, newRemoveCmd, newStatusCmd, newRetireCmd)
 	exitCodeHooks = append(exitCodeHooks, func(err error) (int, bool) {
-		var pe *install.PathError
-		if errors.As(err, &pe) || errors.Is(err, errDrift) {
+		var (
+			pe *install.PathError
+			se *install.StateError
+		)
+		switch {
+		case errors.Is(err, install.ErrStateDirOverlap):
+			return exitUsage, true
+		case errors.As(err, &pe), errors.As(err, &se), errors.Is(err, errDrift):
 			return exitVerify, true
 		}
 		return 0, false

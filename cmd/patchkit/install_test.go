@@ -4,13 +4,8 @@ import (
 	"github.com/patchkit/patchkit/internal/testcorpus"
 	"testing"
 
-	"github.com/patchkit/patchkit/pkg/install"
 	"github.com/rogpeppe/go-internal/testscript"
 )
-
-// The patchkit of the test scripts honours PATCHKIT_CRASH_AFTER and PATCHKIT_STAGE_LIMIT
-// (crash_*.txtar), as a binary built with -tags crashtest does.
-func init() { install.FaultInjectionFromEnv() }
 
 // TestCorpusScripts runs testdata/corpus/*.txtar: end-to-end scripts on the real trees
 // of the corpus (internal/testcorpus), skipped when it is missing.
@@ -26,6 +21,28 @@ func TestCorpusScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("SOURCE_DATE_EPOCH", "")
 			env.Setenv("PATCHKIT_CORPUS", dir)
+			return nil
+		},
+		RequireExplicitExec: true,
+	})
+}
+
+// TestCrashScripts runs testdata/crash/*.txtar: commands killed at a given filesystem
+// step or given a full disk, then repaired by the next command. Fault injection exists
+// only in a crashtest build, so these run with
+//
+//	go test -tags crashtest -run TestCrashScripts ./cmd/patchkit
+//
+// (scripts/crashtest.sh does) and are skipped otherwise.
+func TestCrashScripts(t *testing.T) {
+	if !crashBuild {
+		t.Skip("fault injection needs -tags crashtest")
+	}
+	t.Parallel()
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/crash",
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("SOURCE_DATE_EPOCH", "")
 			return nil
 		},
 		RequireExplicitExec: true,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -231,10 +232,28 @@ func remove(t testing.TB, root, ref string) (*Result, error) {
 func readState(t testing.TB, root string) *State {
 	t.Helper()
 	st := newState()
-	if _, err := readJSON(filepath.Join(root, StateDirName, stateFile), st); err != nil {
+	f, err := os.Open(filepath.Join(root, StateDirName, stateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := decodeStrict(f, maxStateSize, st); err != nil {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// writeDoc writes v as the JSON document p (a test planting state).
+func writeDoc(t testing.TB, p string, v any) {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(p)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Synthetic trees covering every op and type change.
