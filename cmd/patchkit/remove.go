@@ -59,7 +59,7 @@ func runRemove(cmd *cobra.Command, o *removeOptions, ref string) error {
 	defer t.Close()
 	res, err := t.Remove(cmd.Context(), ref)
 	if err != nil {
-		return err
+		return driftHint(err)
 	}
 	if o.output.json {
 		return writeJSON(cmd.OutOrStdout(), res)
@@ -67,6 +67,15 @@ func runRemove(cmd *cobra.Command, o *removeOptions, ref string) error {
 	fmt.Fprintf(stderr, "removed %s (%s, sequence %d) from %s: %d paths restored, the base proven by digest\n",
 		res.ID, res.Label, res.Sequence, o.target.root, res.Changed)
 	return nil
+}
+
+// driftHint explains what to do about an installed bundle whose paths changed.
+func driftHint(err error) error {
+	var de *install.DriftError
+	if errors.As(err, &de) {
+		return withHint(err, fmt.Sprintf("\"patchkit status\" says what the tree holds now; if a full release was laid over it, \"patchkit retire %s --folded-into RELEASE\" forgets the bundle without touching a file", de.Bundle))
+	}
+	return err
 }
 
 // noState turns the missing state directory into "nothing installed".

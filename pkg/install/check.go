@@ -101,7 +101,7 @@ func (t *Target) Diagnose(drift []Drift) []Diagnosis {
 			dg.Hint = fmt.Sprintf("the tree holds the base of %s again (%s reinstalled?): its fix is gone; run \"patchkit retire %s --folded-into '%s'\" to drop its state, then apply it again", in.ID, comp, in.ID, baseVersions(&in))
 		case files > 0 && allFilesOther:
 			dg.Kind = DriftAnotherVersion
-			dg.Hint = fmt.Sprintf("every file %s changed holds other content: another release of %s was laid over the tree; if it carries the fix, run \"patchkit retire %s --folded-into RELEASE\"; else reinstall %s and apply again", in.ID, comp, in.ID, comp)
+			dg.Hint = fmt.Sprintf("every file %s changed holds other content: another release of %s was laid over the tree; if it carries the fix, run \"patchkit retire %s --folded-into RELEASE\"; else reinstall %s and apply again", in.ID, componentNames(&in), in.ID, comp)
 		default:
 			dg.Hint = fmt.Sprintf("restore the changed paths (or reinstall %s) before removing or superseding %s", comp, in.ID)
 		}
@@ -114,6 +114,14 @@ func componentsOf(in *Install) string {
 	var s []string
 	for _, c := range in.Components {
 		s = append(s, c.Name+" "+c.BaseVersion)
+	}
+	return strings.Join(s, ", ")
+}
+
+func componentNames(in *Install) string {
+	var s []string
+	for _, c := range in.Components {
+		s = append(s, c.Name)
 	}
 	return strings.Join(s, ", ")
 }

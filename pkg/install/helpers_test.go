@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/patchkit/patchkit/pkg/bundle"
+	"golang.org/x/sys/unix"
 )
 
 // spec describes a tree: path → content. A trailing "/" on the path makes a directory
@@ -57,7 +58,7 @@ func makeTree(t testing.TB, dir string, s spec) {
 			}
 			if mode != "" {
 				m, _ := bundle.ParseMode(mode)
-				os.Chmod(full, fs.FileMode(m))
+				unix.Chmod(full, m) // os.Chmod drops raw setuid bits
 			}
 		}
 	}
@@ -81,7 +82,10 @@ func snapshot(t testing.TB, dir string) map[string]string {
 			return nil
 		}
 		if rel == StateDirName {
-			return filepath.SkipDir
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
 		}
 		fi, err := d.Info()
 		if err != nil {
@@ -320,3 +324,5 @@ var (
 		"old.txt":            "obsolete",
 	}
 )
+
+func mkfifo(p string) error { return unix.Mkfifo(p, 0o600) }

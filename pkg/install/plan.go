@@ -89,7 +89,12 @@ func (e *DriftError) Error() string {
 	if len(e.Paths) > 1 {
 		more = fmt.Sprintf(" (and %d more: %s)", len(e.Paths)-1, joinShort(e.Paths[1:], 8))
 	}
-	return fmt.Sprintf("the tree no longer matches installed bundle %s at %s: %v%s", e.Bundle, e.Paths[0], e.First, more)
+	first := e.First
+	var be *bundle.BaseError
+	if errors.As(first, &be) && be.Path == e.Paths[0] {
+		first = be.Err
+	}
+	return fmt.Sprintf("the tree no longer matches installed bundle %s at %s: %v%s", e.Bundle, e.Paths[0], first, more)
 }
 
 func (e *DriftError) Unwrap() error { return e.First }

@@ -103,20 +103,23 @@ func newTx() string {
 
 // checkStaged refuses a staged node that is not exactly want with the step's owner: the
 // staging area is input too (a planted file, a link, a hard link to a file elsewhere).
-func (t *Target) checkStaged(name string, want *bundle.Node, owner *Owner) error {
-	have, err := node(t.state, name)
-	if err == nil && !sameNode(have, want) {
-		err = mismatch(have, want)
-	}
-	if err == nil {
-		st, _, lerr := t.state.Lstat(name)
-		switch {
-		case lerr != nil:
-			err = lerr
-		case st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink != 1:
-			err = fmt.Errorf("has %d hard links", st.Nlink)
-		case owner != nil && (st.Uid != owner.UID || st.Gid != owner.GID):
-			err = fmt.Errorf("owner %d:%d, want %d:%d", st.Uid, st.Gid, owner.UID, owner.GID)
+// Without full, file content is not hashed again (it was, before the switch began).
+func (t *Target) checkStaged(name string, want *bundle.Node, owner *Owner, full bool) error {
+	st, ok, err := t.state.Lstat(name)
+	switch {
+	case err != nil:
+	case !ok:
+		err = errors.New("missing")
+	case typeOf(st) != want.Type:
+		err = fmt.Errorf("want a %s, found a %s", want.Type, typeOf(st))
+	case st.Mode&unix.S_IFMT == unix.S_IFREG && (st.Nlink != 1 || st.Size != want.Size):
+		err = fmt.Errorf("has %d hard links and %d bytes", st.Nlink, st.Size)
+	case owner != nil && (st.Uid != owner.UID || st.Gid != owner.GID):
+		err = fmt.Errorf("owner %d:%d, want %d:%d", st.Uid, st.Gid, owner.UID, owner.GID)
+	case full || want.Type == bundle.TypeSymlink:
+		var have *bundle.Node
+		if have, err = node(t.state, name); err == nil && !sameNode(have, want) {
+			err = mismatch(have, want)
 		}
 	}
 	if err != nil {
@@ -156,6 +159,19 @@ func (t *Target) switchTo(j *journal, rollback bool) (int, error) {
 		}
 		if err := t.stageNode(stageOf[i], s.From, s.Owner, func(sha string) (*os.File, error) { return t.content(sha, nil) }); err != nil {
 			return 0, fmt.Errorf("staging %s for rollback: %w", s.Path, err)
+		}
+	}
+	// Every staged node still there must be exactly what it stands for, before the
+	// tree is touched.
+	for i := range j.Steps {
+		if stageOf[i] == "" {
+			continue
+		}
+		if _, ok, err := t.state.Lstat(stageOf[i]); err == nil && !ok {
+			continue // renamed already
+		}
+		if err := t.checkStaged(stageOf[i], want(&j.Steps[i]), j.Steps[i].Owner, true); err != nil {
+			return 0, err
 		}
 	}
 	// Removals and type changes, children first.
@@ -205,7 +221,7 @@ func (t *Target) switchTo(j *journal, rollback bool) (int, error) {
 		if _, ok, err := t.state.Lstat(stageOf[i]); err != nil || !ok {
 			continue // renamed already
 		}
-		if err := t.checkStaged(stageOf[i], w, s.Owner); err != nil {
+		if err := t.checkStaged(stageOf[i], w, s.Owner, false); err != nil {
 			return 0, err
 		}
 		if failPath != "" && s.Path == failPath && !rollback {
