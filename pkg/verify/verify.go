@@ -15,13 +15,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/patchkit/patchkit/internal/safefs"
 	"github.com/patchkit/patchkit/pkg/bundle"
 )
 
@@ -355,7 +355,7 @@ func readPayloads(ctx context.Context, r *bundle.Reader, baseDir string) (int, e
 func decodeEntry(e *bundle.Entry, baseDir string) error {
 	var base io.ReaderAt
 	if f := e.File; f.Base != nil && f.Base.Type == bundle.TypeFile {
-		bf, err := os.Open(bundle.Path(baseDir, f.Path))
+		bf, err := safefs.OpenFile(baseDir, f.Path)
 		if err != nil {
 			return &bundle.BaseError{Path: f.Path, Err: err}
 		}
