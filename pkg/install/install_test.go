@@ -17,7 +17,7 @@ type synth struct {
 	a, b                  []byte // base→target (seq 1), base→target2 (seq 2)
 }
 
-func newSynth(t *testing.T) *synth {
+func newSynth(t testing.TB) *synth {
 	t.Helper()
 	d := t.TempDir()
 	s := &synth{base: filepath.Join(d, "base"), target: filepath.Join(d, "target"), target2: filepath.Join(d, "target2")}

@@ -308,3 +308,15 @@ func sameOwners(cur, next *Install) error {
 	}
 	return nil
 }
+
+// checkStepPath is the path rule of every state path: the manifest's (clean, relative,
+// bounded) and outside the state directory.
+func checkStepPath(p string) error {
+	if err := bundle.CheckPath(p); err != nil {
+		return err
+	}
+	if first, _, _ := strings.Cut(p, "/"); first == StateDirName {
+		return errors.New("inside the patchkit state directory")
+	}
+	return nil
+}
