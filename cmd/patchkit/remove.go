@@ -25,9 +25,12 @@ restored path by digest. BUNDLE is the bundle's digest (or a prefix of at least 
 hex digits) or id, as "patchkit status" lists; it may be left out when one bundle
 is installed.
 
+Every restored path gets back its base content, mode, owner and group, bit for bit.
 Paths the bundle changed must still hold what it installed: a locally modified
-file is refused (exit 3), nothing changes. The sequence floor stays: a bundle
-older than the removed one is still refused by apply.`,
+file, or a full release laid over the tree, is refused (exit 3, naming every
+drifted path), nothing changes; "patchkit status" says which case it is and
+"patchkit retire" forgets a bundle a full release folded in. The sequence floor
+stays: a bundle older than the removed one is still refused by apply.`,
 		Example: `  patchkit remove --root /srv/rootfs
   patchkit remove --root / libssl3-2`,
 		Args: func(cmd *cobra.Command, args []string) error {
