@@ -213,16 +213,10 @@ func runApply(cmd *cobra.Command, o *applyOptions, file string) error {
 }
 
 func init() {
-	extraCommands = append(extraCommands, newApplyCmd, newRemoveCmd, newStatusCmd, newRetireCmd)
+	extraCommands = append(extraCommands, newApplyCmd, newRemoveCmd, newStatusCmd)
 	exitCodeHooks = append(exitCodeHooks, func(err error) (int, bool) {
-		var (
-			pe *install.PathError
-			se *install.StateError
-		)
-		switch {
-		case errors.Is(err, install.ErrStateDirOverlap):
-			return exitUsage, true
-		case errors.As(err, &pe), errors.As(err, &se), errors.Is(err, errDrift):
+		var pe *install.PathError
+		if errors.As(err, &pe) || errors.Is(err, errDrift) {
 			return exitVerify, true
 		}
 		return 0, false

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
+	"github.com/patchkit/patchkit/pkg/install"
 	"github.com/spf13/cobra"
 )
 
@@ -61,4 +63,24 @@ func runRetire(cmd *cobra.Command, o *retireOptions, ref string) error {
 	fmt.Fprintf(stderr, "retired %s (%s, sequence %d) in %s: folded into %s; no file was touched\n",
 		res.ID, res.Label, res.Sequence, o.target.root, res.FoldedInto)
 	return nil
+}
+
+// Registration of retire and of the exit codes of the target side's new errors. When
+// root.go lists every command and main.go holds the one exit-code switch, these move
+// there: newRetireCmd into the list; install.ErrStateDirOverlap → exit 2 (the
+// target flags' validate already returns it as a usage error), *install.StateError
+// → exit 3 (an untrusted state directory). install.DriftError unwraps to a
+// bundle.BaseError (exit 3).
+func init() {
+	extraCommands = append(extraCommands, newRetireCmd)
+	exitCodeHooks = append(exitCodeHooks, func(err error) (int, bool) {
+		var se *install.StateError
+		switch {
+		case errors.Is(err, install.ErrStateDirOverlap):
+			return exitUsage, true
+		case errors.As(err, &se):
+			return exitVerify, true
+		}
+		return 0, false
+	})
 }
