@@ -11,6 +11,9 @@
 #   scripts/crashtest.sh                 every step of every scenario
 #   STRIDE=4 scripts/crashtest.sh        every 4th step (quick)
 #   PATCHKIT_CORPUS=/path scripts/crashtest.sh
+#
+# It first runs the CLI's crash and disk-full scripts (cmd/patchkit/testdata/crash) in a
+# crashtest test build: only such builds honour PATCHKIT_CRASH_AFTER/PATCHKIT_STAGE_LIMIT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 C=${PATCHKIT_CORPUS:-$PWD/corpus}/libssl3
