@@ -121,7 +121,7 @@ func copyDir(t *testing.T, src, dst string) {
 
 // TestBoundary is the filesystem-boundary test of issue 13: every target-side command
 // (apply, apply of a superseding bundle, remove, status, recall apply, retire) runs
-// against a tree with an installed bundle seeded with hostile state or links, and a
+// against a tree with an installed bundle seeded with hostile state or links (13 seeds), and a
 // hash of the sibling directory "outside" proves nothing outside the root changed.
 // Hostile state is refused with exit 3 by every command, and leaves the tree as it was.
 func TestBoundary(t *testing.T) {
@@ -177,6 +177,12 @@ func TestBoundary(t *testing.T) {
 			os.WriteFile(st(r, "journal.json"), []byte(`{"type":"patchkit.install-journal/v1","tx":"20260101T000000Z-0000000000000000","op":"remove","rollback":true,"steps":[{"path":"../outside/victim","to":{"type":"symlink","link":"/etc/shadow"}}],"state":{"type":"patchkit.install-state/v1","tx":"20260101T000000Z-0000000000000000","installed":[],"floors":{"foo":1}}}`), 0o600)
 		}},
 		{"lock is a link outside", true, func(r string) { link(st(r, "lock"), filepath.Join(outside, "victim")) }},
+		{"lock is a hard link to a file outside", true, func(r string) {
+			os.Remove(st(r, "lock"))
+			if err := os.Link(filepath.Join(outside, "victim"), st(r, "lock")); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{"state.json is a link outside", true, func(r string) { link(st(r, "state.json"), filepath.Join(outside, "victim")) }},
 		{"journal.json is a link outside", true, func(r string) { link(st(r, "journal.json"), filepath.Join(outside, "victim")) }},
 		{"objects is a link outside", true, func(r string) { link(st(r, "objects"), filepath.Join(outside, "dir")) }},

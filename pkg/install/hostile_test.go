@@ -176,6 +176,12 @@ func TestHostileState(t *testing.T) {
 		{"lock is a symlink", func(t *testing.T, h *hostileEnv) {
 			h.link(t, lockFile, filepath.Join(h.outside, "victim"))
 		}, "is a symlink"},
+		{"lock is a hard link", func(t *testing.T, h *hostileEnv) {
+			os.Remove(filepath.Join(h.state, lockFile))
+			if err := os.Link(filepath.Join(h.outside, "victim"), filepath.Join(h.state, lockFile)); err != nil {
+				t.Fatal(err)
+			}
+		}, "more than one hard link"},
 		{"lock is a FIFO", func(t *testing.T, h *hostileEnv) {
 			os.Remove(filepath.Join(h.state, lockFile))
 			if err := mkfifo(filepath.Join(h.state, lockFile)); err != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/patchkit/patchkit/internal/safefs"
@@ -252,6 +253,14 @@ func (t *Target) StateDir() string { return t.stateDir }
 func (t *Target) lock(timeout time.Duration) error {
 	f, err := t.state.OpenRW(lockFile, 0o600)
 	if err != nil {
+		return &StateError{File: lockFile, Err: err}
+	}
+	// The pid is written into the lock: never through a hard link to a file elsewhere.
+	if fi, err := f.Stat(); err != nil || fi.Sys().(*syscall.Stat_t).Nlink != 1 {
+		f.Close()
+		if err == nil {
+			err = errors.New("has more than one hard link")
+		}
 		return &StateError{File: lockFile, Err: err}
 	}
 	deadline := time.Now().Add(timeout)
