@@ -144,7 +144,8 @@ type Link struct {
 }
 
 // OutsideLinks lists the symlinks of installed bundles (changed or pinned) that point
-// outside the root.
+// outside the root: absolute, leaving it by "..", or through other links of the tree
+// (a/l2 -> l1/.. with a/l1 -> ..).
 func (t *Target) OutsideLinks() []Link {
 	var out []Link
 	for _, in := range t.st.Installed {
@@ -153,7 +154,7 @@ func (t *Target) OutsideLinks() []Link {
 			continue // checked by Open
 		}
 		for _, f := range m.Files {
-			if n := f.Target; n != nil && n.Type == bundle.TypeSymlink && leavesRoot(f.Path, n.Link) {
+			if n := f.Target; n != nil && n.Type == bundle.TypeSymlink && t.resolvesOutside(f.Path, n.Link) {
 				out = append(out, Link{Bundle: in.Digest, Path: f.Path, Link: n.Link})
 			}
 		}
@@ -161,11 +162,47 @@ func (t *Target) OutsideLinks() []Link {
 	return out
 }
 
-// leavesRoot reports whether link, at path p, resolves lexically outside the root.
-func leavesRoot(p, link string) bool {
+// resolvesOutside resolves link, at path p, as the kernel would, expanding the links of
+// the tree it meets (read, never followed), and reports whether it leaves the root.
+func (t *Target) resolvesOutside(p, link string) bool {
+	var at []string // resolved components below the root
+	if d := path.Dir(p); d != "." {
+		at = strings.Split(d, "/")
+	}
+	todo := strings.Split(link, "/")
 	if strings.HasPrefix(link, "/") {
 		return true
 	}
-	j := path.Join(path.Dir(p), link)
-	return j == ".." || strings.HasPrefix(j, "../")
+	for expansions := 0; len(todo) > 0; {
+		c := todo[0]
+		todo = todo[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			if len(at) == 0 {
+				return true
+			}
+			at = at[:len(at)-1]
+			continue
+		}
+		next := strings.Join(append(append([]string(nil), at...), c), "/")
+		st, ok, err := t.root.Lstat(next)
+		if err != nil || !ok || typeOf(st) != bundle.TypeSymlink {
+			at = append(at, c) // a directory, a file or nothing: lexical from here
+			continue
+		}
+		if expansions++; expansions > 40 {
+			return false // a loop: it resolves nowhere
+		}
+		text, err := t.root.Readlink(next)
+		if err != nil {
+			return false
+		}
+		if strings.HasPrefix(text, "/") {
+			return true
+		}
+		todo = append(strings.Split(text, "/"), todo...)
+	}
+	return false
 }

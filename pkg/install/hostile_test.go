@@ -374,16 +374,27 @@ func TestLinkChains(t *testing.T) {
 	}
 }
 
-func TestLeavesRoot(t *testing.T) {
+// TestResolvesOutside: status judges a link by resolving it through the tree's other
+// links (read, never followed), so a chain that leaves the root is shown.
+func TestResolvesOutside(t *testing.T) {
+	t.Parallel()
+	root := filepath.Join(t.TempDir(), "root")
+	makeTree(t, root, spec{"a/": "", "a/l1": "->..", "a/loop": "->loop", "a/d/": "", "top": "->a/l1/.."})
+	tg, err := Open(context.Background(), root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
 	for _, c := range []struct {
 		path, link string
 		out        bool
 	}{
 		{"a/b", "c", false}, {"a/b", "../c", false}, {"a/b", "../../c", true}, {"a/b", "/etc", true},
-		{"l", "..", true}, {"a/l1", "..", false}, {"a/l2", "l1/..", false}, {"x", "a/../../y", true},
+		{"l", "..", true}, {"a/x", "..", false}, {"a/l2", "l1/..", true}, {"a/l2", "l1/a/d", false},
+		{"x", "a/../../y", true}, {"a/x", "loop/z", false}, {"x", "top/b", true}, {"a/d/x", "../l1", false},
 	} {
-		if got := leavesRoot(c.path, c.link); got != c.out {
-			t.Errorf("leavesRoot(%q, %q) = %v", c.path, c.link, got)
+		if got := tg.resolvesOutside(c.path, c.link); got != c.out {
+			t.Errorf("resolvesOutside(%q, %q) = %v", c.path, c.link, got)
 		}
 	}
 }
