@@ -435,14 +435,3 @@ func (d *Dir) Writable(p string) error {
 	}
 	return nil
 }
-
-// OpenFile opens the regular file p below the directory dir as [Dir.Open] does: no
-// link followed, a FIFO or device refused without blocking.
-func OpenFile(dir, p string) (*os.File, error) {
-	d, err := Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer d.Close()
-	return d.Open(p)
-}
