@@ -128,15 +128,17 @@ func recallOf(l *verify.RecallList) *install.Recall {
 	if l == nil {
 		return nil
 	}
-	return &install.Recall{Sequence: l.Sequence, Digest: l.Digest, Issued: l.Issued.UTC().Format(time.RFC3339), Entries: l.Entries}
+	rc := install.Recall(l.Record())
+	return &rc
 }
 
-// recallList converts a recorded recall list back; it was verified when recorded.
-func recallList(r *install.Recall) *verify.RecallList {
+// recallList converts a recorded recall list back; it was verified when recorded, and
+// its expiry still applies.
+func recallList(r *install.Recall) (*verify.RecallList, error) {
 	if r == nil {
-		return nil
+		return nil, nil
 	}
-	return &verify.RecallList{Sequence: r.Sequence, Digest: r.Digest, Entries: r.Entries}
+	return verify.RecallRecord(*r).List()
 }
 
 func runApply(cmd *cobra.Command, o *applyOptions, file string) error {
@@ -164,14 +166,18 @@ func runApply(cmd *cobra.Command, o *applyOptions, file string) error {
 	defer t.Close()
 	check := func(ctx context.Context, manifest []byte, sigs []bundle.Signature, floors map[string]int64, rc *install.Recall) error {
 		o := &verify.Options{At: at, Floors: floors}
-		if l := recallList(rc); l != nil {
+		l, err := recallList(rc)
+		if err != nil {
+			return err
+		}
+		if l != nil {
 			o.Recalls = append(o.Recalls, l)
 		}
 		if p == nil {
 			fmt.Fprintln(stderr, "patchkit: WARNING: --insecure-skip-verify: installing WITHOUT checking signatures or policy")
 			return verify.Rules(manifest, nil, o)
 		}
-		_, err := verify.Manifest(ctx, manifest, sigs, p, o)
+		_, err = verify.Manifest(ctx, manifest, sigs, p, o)
 		return err
 	}
 	res, err := t.Apply(ctx, r, check)

@@ -83,12 +83,14 @@ type Change struct {
 	Owner  *Owner       `json:"owner,omitempty"` // nil: the path was absent in the base
 }
 
-// Recall is the newest verified recall list seen on this target.
+// Recall is the newest verified recall list seen on this target. Its fields are those of
+// verify.RecallRecord, in the same order, so one converts to the other.
 type Recall struct {
 	Sequence int64             `json:"sequence"`
 	Digest   string            `json:"digest"`
 	Issued   string            `json:"issued,omitempty"`
 	Entries  map[string]string `json:"entries"` // bundle digest → reason
+	NotAfter string            `json:"not_after,omitempty"`
 }
 
 // Recovery says what a command did about a transition it found unfinished.

@@ -98,6 +98,9 @@ func (t *Target) checkState(st *State) error {
 		if err := checkTime("recall list issue time", rc.Issued, false); err != nil {
 			return err
 		}
+		if err := checkTime("recall list expiry", rc.NotAfter, false); err != nil {
+			return err
+		}
 		for d, reason := range rc.Entries {
 			if !digestRE.MatchString(d) {
 				return fmt.Errorf("recall entry %.80q is not a bundle digest", d)
