@@ -11,6 +11,9 @@
 #   scripts/crashtest.sh                 every step of every scenario
 #   STRIDE=4 scripts/crashtest.sh        every 4th step (quick)
 #   PATCHKIT_CORPUS=/path scripts/crashtest.sh
+#
+# It first runs the CLI's crash and disk-full scripts (cmd/patchkit/testdata/crash) in a
+# crashtest test build: only such builds honour PATCHKIT_CRASH_AFTER/PATCHKIT_STAGE_LIMIT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 C=${PATCHKIT_CORPUS:-$PWD/corpus}/libssl3
@@ -20,6 +23,8 @@ if [ ! -d "$B" ] || [ ! -d "$A" ] || [ ! -d "$T" ]; then
   exit 0
 fi
 STRIDE=${STRIDE:-1}
+# The CLI's crash and disk-full scripts (cmd/patchkit/testdata/crash) need a crashtest build too.
+go test -tags crashtest -count=1 -run TestCrashScripts ./cmd/patchkit
 work=$(mktemp -d "${TMPDIR:-/tmp}/patchkit-crash.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 go build -tags crashtest -o "$work/patchkit" ./cmd/patchkit

@@ -31,6 +31,9 @@ func (o *targetOptions) validate() error {
 	if o.root == "" {
 		return usagef("missing --root DIR")
 	}
+	if err := install.CheckStateDir(o.root, o.stateDir); err != nil {
+		return &usageError{err}
+	}
 	return nil
 }
 
@@ -78,7 +81,16 @@ Nothing in the tree changes before steps 1 and 2 pass. A crash at any point is
 repaired by the next patchkit command on the tree (apply, remove, status): it
 completes or rolls back the interrupted transition, so the tree is exactly the
 old state or the new one. Applying a bundle for a component that has a bundle
-installed supersedes it in one transition (both must have the same base).
+installed supersedes it in one transition, only for the same component and base
+version; paths of the installed bundle that no longer hold what it installed (a
+full release laid over the tree) are refused, named, exit 3: see "patchkit retire".
+Applying a bundle already installed verifies it again (trust, expiry, recall) and
+changes nothing. Each replaced file keeps its owner and group.
+
+The target's state directory is input: a journal, state or kept object that does not
+agree with the signed manifests it records is refused (exit 3), never followed. No
+symlink under the root is ever followed. A refused apply leaves no state directory
+behind; --state-dir must not be the tree, inside it, or hold it (exit 2).
 
 There is no default trust: give --key, a keyless identity, or --policy. The
 --insecure-skip-verify flag installs without checking signatures (tests only).
@@ -116,15 +128,17 @@ func recallOf(l *verify.RecallList) *install.Recall {
 	if l == nil {
 		return nil
 	}
-	return &install.Recall{Sequence: l.Sequence, Digest: l.Digest, Issued: l.Issued.UTC().Format(time.RFC3339), Entries: l.Entries}
+	rc := install.Recall(l.Record())
+	return &rc
 }
 
-// recallList converts a recorded recall list back; it was verified when recorded.
-func recallList(r *install.Recall) *verify.RecallList {
+// recallList converts a recorded recall list back; it was verified when recorded, and
+// its expiry still applies.
+func recallList(r *install.Recall) (*verify.RecallList, error) {
 	if r == nil {
-		return nil
+		return nil, nil
 	}
-	return &verify.RecallList{Sequence: r.Sequence, Digest: r.Digest, Entries: r.Entries}
+	return verify.RecallRecord(*r).List()
 }
 
 func runApply(cmd *cobra.Command, o *applyOptions, file string) error {
@@ -150,6 +164,32 @@ func runApply(cmd *cobra.Command, o *applyOptions, file string) error {
 		return err
 	}
 	defer t.Close()
+	check := func(ctx context.Context, manifest []byte, sigs []bundle.Signature, floors map[string]int64, rc *install.Recall) error {
+		o := &verify.Options{At: at, Floors: floors}
+		l, err := recallList(rc)
+		if err != nil {
+			return err
+		}
+		if l != nil {
+			o.Recalls = append(o.Recalls, l)
+		}
+		if p == nil {
+			fmt.Fprintln(stderr, "patchkit: WARNING: --insecure-skip-verify: installing WITHOUT checking signatures or policy")
+			return verify.Rules(manifest, nil, o)
+		}
+		_, err = verify.Manifest(ctx, manifest, sigs, p, o)
+		return err
+	}
+	res, err := t.Apply(ctx, r, check)
+	if err != nil {
+		var ve *verify.Error
+		if errors.As(err, &ve) && ve.Check == verify.CheckSignatures {
+			return signatureHint(err, file, len(r.Signatures()))
+		}
+		return driftHint(err)
+	}
+	// The recall lists given (verified with the policy) are recorded only now that
+	// they and the bundle verified.
 	if p != nil {
 		newest, err := verify.Newest(p.Recalls)
 		if err != nil {
@@ -159,28 +199,13 @@ func runApply(cmd *cobra.Command, o *applyOptions, file string) error {
 			return err
 		}
 	}
-	check := func(ctx context.Context, manifest []byte, sigs []bundle.Signature, floors map[string]int64, rc *install.Recall) error {
-		var recalls []*verify.RecallList
-		if l := recallList(rc); l != nil {
-			recalls = append(recalls, l)
-		}
-		if p == nil {
-			return skipVerify(stderr, manifest, floors, rc)
-		}
-		_, err := verify.Manifest(ctx, manifest, sigs, p, &verify.Options{At: at, Floors: floors, Recalls: recalls})
-		return err
-	}
-	res, err := t.Apply(ctx, r, check)
-	if err != nil {
-		return signatureHint(err, file, len(r.Signatures()))
-	}
 	if o.output.json {
 		res.Type = "patchkit.apply/v1"
 		return writeJSON(cmd.OutOrStdout(), res)
 	}
 	switch res.Op {
 	case "none":
-		fmt.Fprintf(stderr, "%s (%s) is already installed in %s: nothing to do\n", res.ID, res.Label, o.target.root)
+		fmt.Fprintf(stderr, "%s (%s) is already installed in %s and verified again: nothing to do\n", res.ID, res.Label, o.target.root)
 	case "supersede":
 		fmt.Fprintf(stderr, "installed %s (%s, sequence %d), superseding %s (%s): %d paths switched, %d proven by digest\n",
 			res.ID, res.Label, res.Sequence, res.Superseded.ID, res.Superseded.Label, res.Changed, res.Proven)
@@ -190,27 +215,6 @@ func runApply(cmd *cobra.Command, o *applyOptions, file string) error {
 	}
 	if a := r.Manifest().Activation; a != "" && res.Op != "none" {
 		fmt.Fprintf(stderr, "activation: %s\n", a)
-	}
-	return nil
-}
-
-// skipVerify is the verification of --insecure-skip-verify: no signatures, but the
-// target's floors and recorded recall list still hold.
-func skipVerify(stderr io.Writer, manifest []byte, floors map[string]int64, rc *install.Recall) error {
-	fmt.Fprintln(stderr, "patchkit: WARNING: --insecure-skip-verify: installing WITHOUT checking signatures or policy")
-	m, err := bundle.ParseManifest(manifest)
-	if err != nil {
-		return err
-	}
-	for _, c := range m.Components {
-		if f, ok := floors[c.Name]; ok && m.Sequence < f {
-			return &verify.Error{Check: verify.CheckSequence, Err: fmt.Errorf("component %s: sequence %d is below the floor %d recorded by the target", c.Name, m.Sequence, f)}
-		}
-	}
-	if rc != nil {
-		if reason, ok := rc.Entries[bundle.Digest(manifest)]; ok {
-			return &verify.Error{Check: verify.CheckRecall, Err: fmt.Errorf("%w: %s is recalled by recall list %d: %s", verify.ErrRecalled, m.ID, rc.Sequence, reason)}
-		}
 	}
 	return nil
 }

@@ -120,15 +120,16 @@ func exitCode(err error) int {
 		me *bundle.BaseError
 		ve *verify.Error
 		pe *install.PathError
+		se *install.StateError
 	)
 	switch {
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.Is(err, install.ErrStateDirOverlap):
 		return exitUsage
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
 	case errors.Is(err, verify.ErrRecalled), errors.Is(err, verify.ErrExpired):
 		return exitRecalled
-	case errors.As(err, &ve), errors.As(err, &be), errors.As(err, &me), errors.As(err, &pe), errors.Is(err, errDrift):
+	case errors.As(err, &ve), errors.As(err, &be), errors.As(err, &me), errors.As(err, &pe), errors.As(err, &se), errors.Is(err, errDrift):
 		return exitVerify
 	}
 	return exitError

@@ -79,7 +79,7 @@ func runRecallApply(cmd *cobra.Command, o *recallApplyOptions, file string) erro
 	for _, in := range t.Recalled() {
 		res, err := t.Remove(cmd.Context(), in.Digest)
 		if err != nil {
-			return fmt.Errorf("removing recalled %s: %w", in.ID, err)
+			return driftHint(fmt.Errorf("removing recalled %s: %w", in.ID, err))
 		}
 		rep.Removed = append(rep.Removed, res)
 		if !o.output.json {

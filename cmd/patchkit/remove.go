@@ -25,9 +25,12 @@ restored path by digest. BUNDLE is the bundle's digest (or a prefix of at least 
 hex digits) or id, as "patchkit status" lists; it may be left out when one bundle
 is installed.
 
+Every restored path gets back its base content, mode, owner and group, bit for bit.
 Paths the bundle changed must still hold what it installed: a locally modified
-file is refused (exit 3), nothing changes. The sequence floor stays: a bundle
-older than the removed one is still refused by apply.`,
+file, or a full release laid over the tree, is refused (exit 3, naming every
+drifted path), nothing changes; "patchkit status" says which case it is and
+"patchkit retire" forgets a bundle a full release folded in. The sequence floor
+stays: a bundle older than the removed one is still refused by apply.`,
 		Example: `  patchkit remove --root /srv/rootfs
   patchkit remove --root / libssl3-2`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -59,7 +62,7 @@ func runRemove(cmd *cobra.Command, o *removeOptions, ref string) error {
 	defer t.Close()
 	res, err := t.Remove(cmd.Context(), ref)
 	if err != nil {
-		return err
+		return driftHint(err)
 	}
 	if o.output.json {
 		res.Type = "patchkit.remove/v1"
@@ -68,6 +71,15 @@ func runRemove(cmd *cobra.Command, o *removeOptions, ref string) error {
 	fmt.Fprintf(stderr, "removed %s (%s, sequence %d) from %s: %d paths restored, the base proven by digest\n",
 		res.ID, res.Label, res.Sequence, o.target.root, res.Changed)
 	return nil
+}
+
+// driftHint explains what to do about an installed bundle whose paths changed.
+func driftHint(err error) error {
+	var de *install.DriftError
+	if errors.As(err, &de) {
+		return withHint(err, fmt.Sprintf("\"patchkit status\" says what the tree holds now; if a full release was laid over it, \"patchkit retire %s --folded-into RELEASE\" forgets the bundle without touching a file", de.Bundle))
+	}
+	return err
 }
 
 // noState turns the missing state directory into "nothing installed".

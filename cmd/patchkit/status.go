@@ -7,6 +7,10 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
+
+	"github.com/patchkit/patchkit/pkg/bundle"
+	"github.com/patchkit/patchkit/pkg/verify"
 
 	"github.com/patchkit/patchkit/pkg/install"
 	"github.com/spf13/cobra"
@@ -32,7 +36,17 @@ target has seen, and checks every installed path by digest.
 Like every command on a target, status first completes or rolls back a transition
 an earlier command left unfinished (a crash), and reports what it did.
 
-Exit status 3 when a path no longer holds what was installed.`,
+A tree that no longer holds what a bundle installed is classified: "another-version"
+(every file the bundle changed holds other content: a full release was laid over
+the tree; "patchkit retire" forgets the bundle if that release carries its fix),
+"own-base" (the bundle's base is back: its fix is gone), or "unknown" (local edits),
+each with a hint. Symlinks installed or pinned by a bundle that point outside the
+root are listed (patchkit never follows them). Bundles retired with "patchkit
+retire" are shown as "folded into RELEASE".
+
+Exit status 3 when a path no longer holds what was installed or the state directory
+cannot be trusted; 4 when an installed bundle is recalled (by the recall list the
+target recorded) or expired (its not_after has passed).`,
 		Example: `  patchkit status --root /srv/rootfs
   patchkit status --root / --json`,
 		Args:    exactArgs(0),
@@ -48,24 +62,30 @@ type statusBundle struct {
 	install.Install
 	Recalled     bool   `json:"recalled"`
 	RecallReason string `json:"recall_reason,omitempty"`
+	Expired      bool   `json:"expired"`
 }
 
 type statusReport struct {
-	Type         string            `json:"type"`
-	Root         string            `json:"root"`
-	StateDir     string            `json:"state_dir"`
-	Installed    []statusBundle    `json:"installed"`
-	Floors       map[string]int64  `json:"floors"`
-	Recall       *install.Recall   `json:"recall,omitempty"`
-	TreeOK       bool              `json:"ok"`
-	Drift        []install.Drift   `json:"drift"`
-	Recovered    *install.Recovery `json:"recovered,omitempty"` // done by this command
-	LastRecovery *install.Recovery `json:"last_recovery,omitempty"`
+	Type         string              `json:"type"`
+	Root         string              `json:"root"`
+	StateDir     string              `json:"state_dir"`
+	Installed    []statusBundle      `json:"installed"`
+	Floors       map[string]int64    `json:"floors"`
+	Recall       *install.Recall     `json:"recall,omitempty"`
+	Retired      []install.Retired   `json:"retired"` // bundles folded into a full release
+	TreeOK       bool                `json:"ok"`
+	Drift        []install.Drift     `json:"drift"`
+	Diagnosis    []install.Diagnosis `json:"diagnosis"`           // per drifted bundle: kind and hint
+	OutsideLinks []install.Link      `json:"outside_links"`       // installed symlinks pointing outside the root
+	Recovered    *install.Recovery   `json:"recovered,omitempty"` // done by this command
+	LastRecovery *install.Recovery   `json:"last_recovery,omitempty"`
 }
 
 func runStatus(cmd *cobra.Command, o *statusOptions) error {
 	rep := &statusReport{Type: "patchkit.status/v1", Root: o.target.root, Installed: []statusBundle{},
-		Floors: map[string]int64{}, Drift: []install.Drift{}, TreeOK: true}
+		Floors: map[string]int64{}, Drift: []install.Drift{}, Retired: []install.Retired{}, Diagnosis: []install.Diagnosis{},
+		OutsideLinks: []install.Link{}, TreeOK: true}
+	now := time.Now()
 	t, err := o.target.open(cmd.Context(), cmd.ErrOrStderr(), true)
 	switch {
 	case errors.Is(err, install.ErrNoState):
@@ -80,9 +100,15 @@ func runStatus(cmd *cobra.Command, o *statusOptions) error {
 			if st.Recall != nil {
 				sb.RecallReason, sb.Recalled = st.Recall.Entries[in.Digest]
 			}
+			if na, err := bundle.ParseTime(in.NotAfter); err == nil && now.After(na) {
+				sb.Expired = true
+			}
 			rep.Installed = append(rep.Installed, sb)
 		}
+		rep.Retired = append(rep.Retired, st.Retired...)
 		rep.Drift = append(rep.Drift, t.Check()...)
+		rep.Diagnosis = append(rep.Diagnosis, t.Diagnose(rep.Drift)...)
+		rep.OutsideLinks = append(rep.OutsideLinks, t.OutsideLinks()...)
 		rep.TreeOK = len(rep.Drift) == 0
 	}
 	if o.output.json {
@@ -93,12 +119,25 @@ func runStatus(cmd *cobra.Command, o *statusOptions) error {
 		return err
 	}
 	if !rep.TreeOK {
-		return withHint(errDrift, "a path was changed after install: restore it, or reinstall the base and apply again")
-	}
-	for _, b := range rep.Installed {
-		if b.Recalled {
-			fmt.Fprintf(cmd.ErrOrStderr(), "patchkit: warning: %s is recalled (%s): run \"patchkit recall apply\" to remove it\n", b.ID, b.RecallReason)
+		hint := "a path was changed after install: restore it, or reinstall the base and apply again"
+		if len(rep.Diagnosis) > 0 {
+			hint = rep.Diagnosis[0].Hint
 		}
+		return withHint(errDrift, hint)
+	}
+	var bad []string
+	kind := verify.ErrExpired
+	for _, b := range rep.Installed {
+		switch {
+		case b.Recalled:
+			bad, kind = append(bad, fmt.Sprintf("%s is recalled (%s)", b.ID, b.RecallReason)), verify.ErrRecalled
+		case b.Expired:
+			bad = append(bad, fmt.Sprintf("%s expired at %s", b.ID, b.NotAfter))
+		}
+	}
+	if len(bad) > 0 {
+		return withHint(fmt.Errorf("%w: %s", kind, strings.Join(bad, "; ")),
+			"run \"patchkit recall apply\" to remove a recalled bundle; apply a newer bundle over an expired one")
 	}
 	return nil
 }
@@ -120,8 +159,11 @@ func renderStatus(w io.Writer, rep *statusReport) error {
 				comps = append(comps, s)
 			}
 			recall := "-"
-			if b.Recalled {
+			switch {
+			case b.Recalled:
 				recall = "RECALLED: " + b.RecallReason
+			case b.Expired:
+				recall = "EXPIRED at " + b.NotAfter
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", b.ID, b.Label, b.Sequence, strings.Join(comps, ", "), b.InstalledAt, shortDigest(b.Digest), recall)
 			pathCount += len(b.Paths)
@@ -129,6 +171,9 @@ func renderStatus(w io.Writer, rep *statusReport) error {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+	}
+	for _, r := range rep.Retired {
+		fmt.Fprintf(w, "retired: %s (%s, sequence %d) folded into %s at %s\n", r.ID, r.Label, r.Sequence, r.FoldedInto, r.RetiredAt)
 	}
 	if rep.TreeOK {
 		if pathCount > 0 {
@@ -139,6 +184,12 @@ func renderStatus(w io.Writer, rep *statusReport) error {
 		for _, d := range rep.Drift {
 			fmt.Fprintf(w, "  %s: %s\n", d.Path, d.Error)
 		}
+		for _, d := range rep.Diagnosis {
+			fmt.Fprintf(w, "drift of %s: %s: %s\n", d.ID, d.Kind, d.Hint)
+		}
+	}
+	for _, l := range rep.OutsideLinks {
+		fmt.Fprintf(w, "link outside the root: %s -> %s\n", l.Path, l.Link)
 	}
 	if len(rep.Floors) > 0 {
 		names := make([]string, 0, len(rep.Floors))

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/patchkit/patchkit/internal/atomicfile"
+	"github.com/patchkit/patchkit/internal/safefs"
 )
 
 // ExtractResult counts what [Extract] wrote.
@@ -35,15 +36,21 @@ func (m *Manifest) NeedsBase() bool {
 	return false
 }
 
-// CheckBase checks every base node of m against the tree at root: type, symlink text,
-// size and SHA-256 of regular files. It returns an error naming the first path that
-// differs.
+// CheckBase checks every base node of m against the tree at root: type, mode, symlink
+// text, size and SHA-256 of regular files, with the checker apply uses
+// (internal/safefs): a symlinked parent is refused, a FIFO or device is never opened.
+// It returns an error naming the first path that differs.
 func CheckBase(m *Manifest, root string) error {
+	d, err := safefs.Open(root)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
 	for _, f := range m.Files {
 		if f.Base == nil {
 			continue
 		}
-		if err := checkNode(Path(root, f.Path), f.Base); err != nil {
+		if err := d.Check(f.Path, (*safefs.Node)(f.Base)); err != nil {
 			return &BaseError{Path: f.Path, Err: err}
 		}
 	}
@@ -58,48 +65,6 @@ type BaseError struct {
 
 func (e *BaseError) Error() string { return fmt.Sprintf("base mismatch at %s: %v", e.Path, e.Err) }
 func (e *BaseError) Unwrap() error { return e.Err }
-
-func checkNode(p string, n *Node) error {
-	fi, err := os.Lstat(p)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return errors.New("missing")
-		}
-		return err
-	}
-	switch n.Type {
-	case TypeDir:
-		if !fi.IsDir() {
-			return fmt.Errorf("want a directory, found %v", fi.Mode().Type())
-		}
-	case TypeSymlink:
-		if fi.Mode()&os.ModeSymlink == 0 {
-			return fmt.Errorf("want a symlink, found %v", fi.Mode().Type())
-		}
-		link, err := os.Readlink(p)
-		if err != nil {
-			return err
-		}
-		if link != n.Link {
-			return fmt.Errorf("symlink points to %q, want %q", link, n.Link)
-		}
-	case TypeFile:
-		if !fi.Mode().IsRegular() {
-			return fmt.Errorf("want a regular file, found %v", fi.Mode().Type())
-		}
-		if fi.Size() != n.Size {
-			return fmt.Errorf("size %d, want %d", fi.Size(), n.Size)
-		}
-		sum, _, err := hashFile(p)
-		if err != nil {
-			return err
-		}
-		if sum != n.SHA256 {
-			return errors.New("content digest differs")
-		}
-	}
-	return nil
-}
 
 // ExtractOptions are the inputs of [Extract] besides the bundle and the output.
 type ExtractOptions struct {

@@ -9,8 +9,9 @@ import (
 	"syscall"
 )
 
-// Fault injection for the crash test. These are zero in a normal build: only tests and
-// binaries built with -tags crashtest set them ([FaultInjectionFromEnv], docs/install.md).
+// Fault injection for the crash test. These are zero in a normal build: only this
+// package's tests (export_test.go) and binaries built with -tags crashtest set them
+// (faultsFromEnv, docs/install.md).
 var (
 	// crashAfter, when positive, makes the process SIGKILL itself right after its
 	// crashAfter-th filesystem step (a staged file, an object, the journal, one rename,
@@ -42,22 +43,22 @@ func (t *Target) step(what string) {
 	}
 }
 
-// FaultInjectionFromEnv turns on fault injection from the environment:
+// faultsFromEnv turns on fault injection from the environment:
 //
 //	PATCHKIT_CRASH_AFTER=k    SIGKILL the process right after its k-th filesystem step
 //	PATCHKIT_CRASH_TRACE=1    print every step to stderr
 //	PATCHKIT_STAGE_LIMIT=n    fail staging writes with ENOSPC after n bytes (disk full)
 //
-// It is for tests only: binaries built with -tags crashtest and test binaries call it;
-// a normal build never does, and then these variables mean nothing.
-func FaultInjectionFromEnv() {
+// Only binaries built with -tags crashtest call it (once, from Open), and this
+// package's tests; a normal build never reads these variables.
+func faultsFromEnv() {
 	crashAfter, _ = strconv.Atoi(os.Getenv("PATCHKIT_CRASH_AFTER"))
 	traceSteps = os.Getenv("PATCHKIT_CRASH_TRACE") != ""
 	stageLimit, _ = strconv.ParseInt(os.Getenv("PATCHKIT_STAGE_LIMIT"), 10, 64)
 }
 
-// Steps returns the number of filesystem steps taken so far by this process.
-func Steps() int { return int(stepCount.Load()) }
+// stepsTaken returns the number of filesystem steps taken so far by this process.
+func stepsTaken() int { return int(stepCount.Load()) }
 
 type limited struct{ w io.Writer }
 

@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 // recover) on PATCHKIT_CRASH_ROOT with PATCHKIT_CRASH_BUNDLE, crashing after
 // PATCHKIT_CRASH_AFTER steps. It prints the number of steps taken.
 func crashHelper() int {
-	FaultInjectionFromEnv()
+	faultsFromEnv()
 	ctx := context.Background()
 	tg, err := Open(ctx, os.Getenv("PATCHKIT_CRASH_ROOT"), &Options{LockTimeout: time.Second})
 	if err == nil {
@@ -65,7 +65,7 @@ func crashHelper() int {
 		}
 		tg.Close()
 	}
-	fmt.Printf("steps %d\n", Steps())
+	fmt.Printf("steps %d\n", stepsTaken())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

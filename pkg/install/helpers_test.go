@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/patchkit/patchkit/pkg/bundle"
+	"golang.org/x/sys/unix"
 )
 
 // spec describes a tree: path → content. A trailing "/" on the path makes a directory
@@ -56,7 +58,7 @@ func makeTree(t testing.TB, dir string, s spec) {
 			}
 			if mode != "" {
 				m, _ := bundle.ParseMode(mode)
-				os.Chmod(full, fs.FileMode(m))
+				unix.Chmod(full, m) // os.Chmod drops raw setuid bits
 			}
 		}
 	}
@@ -80,7 +82,10 @@ func snapshot(t testing.TB, dir string) map[string]string {
 			return nil
 		}
 		if rel == StateDirName {
-			return filepath.SkipDir
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
 		}
 		fi, err := d.Info()
 		if err != nil {
@@ -231,10 +236,28 @@ func remove(t testing.TB, root, ref string) (*Result, error) {
 func readState(t testing.TB, root string) *State {
 	t.Helper()
 	st := newState()
-	if _, err := readJSON(filepath.Join(root, StateDirName, stateFile), st); err != nil {
+	f, err := os.Open(filepath.Join(root, StateDirName, stateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := decodeStrict(f, maxStateSize, st); err != nil {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// writeDoc writes v as the JSON document p (a test planting state).
+func writeDoc(t testing.TB, p string, v any) {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(p)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Synthetic trees covering every op and type change.
@@ -301,3 +324,5 @@ var (
 		"old.txt":            "obsolete",
 	}
 )
+
+func mkfifo(p string) error { return unix.Mkfifo(p, 0o600) }

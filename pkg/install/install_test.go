@@ -17,7 +17,7 @@ type synth struct {
 	a, b                  []byte // base→target (seq 1), base→target2 (seq 2)
 }
 
-func newSynth(t *testing.T) *synth {
+func newSynth(t testing.TB) *synth {
 	t.Helper()
 	d := t.TempDir()
 	s := &synth{base: filepath.Join(d, "base"), target: filepath.Join(d, "target"), target2: filepath.Join(d, "target2")}
@@ -167,11 +167,9 @@ func TestFaults(t *testing.T) {
 			if d := sameSnapshot(before, snapshot(t, root)); d != "" {
 				t.Fatalf("tree changed:\n%s", d)
 			}
-			if st := readState(t, root); len(st.Installed) != 0 || len(st.Floors) != 0 {
-				t.Fatalf("state changed: %+v", st)
-			}
-			if ents, _ := os.ReadDir(filepath.Join(root, StateDirName, objectsDir)); len(ents) != 0 {
-				t.Fatalf("objects left: %d", len(ents))
+			// A refused apply leaves no state directory behind (issue 13 item 10).
+			if _, err := os.Lstat(filepath.Join(root, StateDirName)); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("%s left behind: %v", StateDirName, err)
 			}
 		})
 	}
@@ -296,8 +294,8 @@ func TestRollback(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	wantTree(t, root, s.base)
-	if st := readState(t, root); len(st.Installed) != 0 {
-		t.Fatalf("state %+v", st)
+	if _, err := os.Lstat(filepath.Join(root, StateDirName)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("state directory left after a rolled back first apply: %v", err)
 	}
 	// A journal marked for rollback, as a crash during the rollback leaves it.
 	failPath = ""
@@ -305,18 +303,17 @@ func TestRollback(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantTree(t, root, s.target)
-	j := &journal{Type: journalType, Tx: "forged", Op: "apply", Rollback: true, State: newState()}
+	// The journal of that apply, marked for rollback, over the state before it: as a
+	// crash during the rollback of a failed switch leaves them.
 	st := readState(t, root)
-	for _, c := range st.Installed[0].Paths {
-		if !sameNode(c.Base, c.Target) {
-			j.Steps = append(j.Steps, step{Path: c.Path, From: c.Base, To: c.Target})
-		}
-	}
-	if err := writeJSON(filepath.Join(root, StateDirName, journalFile), j); err != nil {
+	steps, err := planSteps(nil, &st.Installed[0])
+	if err != nil {
 		t.Fatal(err)
 	}
-	// The state does not record "forged": Open rolls the tree back to each From,
-	// here the base, from the object store.
+	j := &journal{Type: journalType, Tx: st.Tx, Op: "apply", Rollback: true, Steps: steps, State: st}
+	writeDoc(t, filepath.Join(root, StateDirName, journalFile), j)
+	writeDoc(t, filepath.Join(root, StateDirName, stateFile), newState())
+	// Open rolls the tree back to each From, here the base, from the object store.
 	tg, err := Open(context.Background(), root, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -326,4 +323,42 @@ func TestRollback(t *testing.T) {
 	}
 	tg.Close()
 	wantTree(t, root, s.base)
+}
+
+func TestRetire(t *testing.T) {
+	t.Parallel()
+	s := newSynth(t)
+	root := s.root(t)
+	if _, err := apply(t, root, s.a); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, root)
+	tg, err := Open(context.Background(), root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tg.Retire(context.Background(), "", ""); err == nil {
+		t.Fatal("retire without a release name accepted")
+	}
+	if _, err := tg.Retire(context.Background(), "", "1.1\u202e"); err == nil {
+		t.Fatal("retire with a bidi override accepted")
+	}
+	res, err := tg.Retire(context.Background(), "foo-1", "1.1-1")
+	tg.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Op != "retire" || res.FoldedInto != "1.1-1" || res.ID != "foo-1" {
+		t.Fatalf("result %+v", res)
+	}
+	if d := sameSnapshot(before, snapshot(t, root)); d != "" {
+		t.Fatalf("retire touched the tree:\n%s", d)
+	}
+	st := readState(t, root)
+	if len(st.Installed) != 0 || len(st.Retired) != 1 || st.Retired[0].FoldedInto != "1.1-1" || st.Floors["foo"] != 1 {
+		t.Fatalf("state %+v", st)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, StateDirName, objectsDir)); len(ents) != 0 {
+		t.Fatalf("objects left after retire: %d", len(ents))
+	}
 }
