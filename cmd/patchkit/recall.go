@@ -113,7 +113,7 @@ func runRecallCreate(cmd *cobra.Command, o *recallCreateOptions) error {
 		}
 		issued = time.Unix(n, 0).UTC()
 	}
-	notAfter := time.Time{}
+	var notAfter time.Time
 	if o.notAfter != "" {
 		t, err := time.Parse(time.RFC3339, o.notAfter)
 		if err != nil {
