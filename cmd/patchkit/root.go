@@ -30,6 +30,9 @@ signatures, then one compressed payload per changed file. See docs/format.md.`,
 		newInspectCmd(g),
 		newExtractCmd(g),
 		newVersionCmd(g),
+		newPublishCmd(g),
+		newPullCmd(g),
+		newUpdateCmd(g),
 	)
 	for _, f := range extraCommands {
 		cmd.AddCommand(f(g))

@@ -37,6 +37,9 @@ type Policy struct {
 	Recalls []*RecallList // verified recall lists; the newest is in force
 	// RecallThreshold is the number of distinct trusted signers a recall list needs; 0 means 1.
 	RecallThreshold int
+	// AutoInstall says whether "patchkit update" installs what its channel offers (nil or
+	// true) or only reports it (false), like --check.
+	AutoInstall *bool
 }
 
 // TrustedKey is a public key a policy trusts.
@@ -179,6 +182,7 @@ type PolicyFile struct {
 	MaxAge            string              `json:"max_age,omitempty"` // Go duration, or a number of days as "30d"
 	RecallLists       []string            `json:"recall_lists,omitempty"`
 	RecallThreshold   int                 `json:"recall_threshold,omitempty"`
+	AutoInstall       *bool               `json:"auto_install,omitempty"` // channel update: install, or only report (false)
 }
 
 // PolicyKey is a trusted key in a policy file: a PEM file or inline PEM text.
@@ -228,6 +232,7 @@ func ParsePolicy(b []byte, dir string) (*Policy, error) {
 	p := &Policy{
 		Identities: f.Identities, Threshold: f.Threshold, InsecureIgnoreSCT: f.InsecureIgnoreSCT, Components: f.Components,
 		BaseVersions: f.BaseVersions, MinSequence: f.MinSequence, RecallThreshold: f.RecallThreshold,
+		AutoInstall: f.AutoInstall,
 	}
 	var err error
 	for i, k := range f.Keys {

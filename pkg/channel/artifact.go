@@ -1,0 +1,122 @@
+package channel
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/patchkit/patchkit/internal/atomicfile"
+	"oras.land/oras-go/v2"
+)
+
+// pushBlob pushes content of the described size and digest unless the repository has it.
+func (r *Repo) pushBlob(ctx context.Context, b Blob, content func() (io.ReadCloser, error)) error {
+	d := descOf(b)
+	if ok, err := r.target.Exists(ctx, d); err != nil {
+		return classify("checking blob "+b.Digest, err)
+	} else if ok {
+		return nil
+	}
+	rc, err := content()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return classify("pushing blob "+b.Digest, r.target.Push(ctx, d, rc))
+}
+
+// pushArtifact pushes an OCI 1.1 image manifest with an empty config and the one layer
+// b (already pushed), tags it and returns its descriptor.
+func (r *Repo) pushArtifact(ctx context.Context, artifactType string, b Blob, annotations map[string]string, tag string) (ocispec.Descriptor, error) {
+	// A fixed created time keeps the manifest of the same content the same bytes.
+	ann := map[string]string{ocispec.AnnotationCreated: "1970-01-01T00:00:00Z"}
+	for k, v := range annotations {
+		ann[k] = v
+	}
+	desc, err := oras.PackManifest(ctx, r.target, oras.PackManifestVersion1_1, artifactType, oras.PackManifestOptions{
+		Layers:              []ocispec.Descriptor{descOf(b)},
+		ManifestAnnotations: ann,
+	})
+	if err != nil {
+		return desc, classify("pushing the "+artifactType+" manifest", err)
+	}
+	if err := r.target.Tag(ctx, desc, tag); err != nil {
+		return desc, classify("tagging "+tag, err)
+	}
+	if r.layout != nil {
+		if err := r.layout.SaveIndex(); err != nil {
+			return desc, err
+		}
+	}
+	return desc, nil
+}
+
+// resolveArtifact resolves ref (a tag or a digest) to one of our manifests and returns
+// its single layer, checked for artifact and media type.
+func (r *Repo) resolveArtifact(ctx context.Context, ref, artifactType, mediaType string) (Blob, ocispec.Descriptor, error) {
+	desc, err := r.target.Resolve(ctx, ref)
+	if err != nil {
+		return Blob{}, desc, classify("resolving "+r.Ref.Repo+r.Ref.Layout+" "+ref, err)
+	}
+	if desc.MediaType != ocispec.MediaTypeImageManifest {
+		return Blob{}, desc, integrity("%s: media type %q, want an OCI image manifest", ref, desc.MediaType)
+	}
+	if desc.Size < 1 || desc.Size > maxManifestBytes {
+		return Blob{}, desc, integrity("%s: manifest of %d bytes (limit %d)", ref, desc.Size, maxManifestBytes)
+	}
+	if err := desc.Digest.Validate(); err != nil || desc.Digest.Algorithm() != digest.SHA256 {
+		return Blob{}, desc, integrity("%s: manifest digest %q is not sha256", ref, desc.Digest)
+	}
+	raw, err := r.fetchSmall(ctx, Blob{Digest: desc.Digest.String(), Size: desc.Size, MediaType: desc.MediaType}, "manifest "+ref, maxManifestBytes)
+	if err != nil {
+		return Blob{}, desc, err
+	}
+	var m ocispec.Manifest
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&m); err != nil {
+		return Blob{}, desc, integrity("%s: decoding the manifest: %v", ref, err)
+	}
+	if m.ArtifactType != artifactType {
+		return Blob{}, desc, integrity("%s: artifact type %q, want %q", ref, m.ArtifactType, artifactType)
+	}
+	if len(m.Layers) != 1 || m.Layers[0].MediaType != mediaType {
+		return Blob{}, desc, integrity("%s: want one layer of type %s", ref, mediaType)
+	}
+	l := m.Layers[0]
+	b := Blob{Digest: l.Digest.String(), MediaType: l.MediaType, Size: l.Size}
+	if !digestRE.MatchString(b.Digest) || b.Size < 1 {
+		return Blob{}, desc, integrity("%s: layer digest %q or size %d invalid", ref, b.Digest, b.Size)
+	}
+	return b, desc, nil
+}
+
+// tagOf is the tag a bundle's manifest gets: pkb- and 32 hex digits of its digest.
+func tagOf(bundleDigest string) string {
+	return fmt.Sprintf("pkb-%.32s", bundleDigest[len("sha256:"):])
+}
+
+// PullBundle fetches the bundle artifact r.Ref names (a tag or a manifest digest) and
+// writes its blob to path, atomically, checked against the layer's size and digest.
+func (r *Repo) PullBundle(ctx context.Context, path string) (Blob, error) {
+	ref := r.Ref.Tag
+	if r.Ref.Digest != "" {
+		ref = r.Ref.Digest
+	}
+	b, _, err := r.resolveArtifact(ctx, ref, ArtifactTypeBundle, MediaTypeBundle)
+	if err != nil {
+		return Blob{}, err
+	}
+	f, err := atomicfile.Create(path, 0o644)
+	if err != nil {
+		return Blob{}, err
+	}
+	if err := r.fetchBlob(ctx, b, "bundle", f); err != nil {
+		f.Abort()
+		return Blob{}, err
+	}
+	return b, f.Commit()
+}
