@@ -211,6 +211,8 @@ func init() {
 		switch ce.Kind {
 		case channel.KindUnavailable:
 			return exitUnavailable, true
+		case channel.KindDenied:
+			return exitError, true
 		case channel.KindStale:
 			return exitRecalled, true
 		}

@@ -111,6 +111,9 @@ func runUpdate(cmd *cobra.Command, o *updateOptions) error {
 		if errors.As(err, &ce) && ce.Kind == channel.KindUnavailable {
 			return withHint(err, "the registry is down or unreachable: nothing changed; the timer will try again")
 		}
+		if errors.As(err, &ce) && ce.Kind == channel.KindDenied {
+			return withHint(err, "check PATCHKIT_REGISTRY_USERNAME and PATCHKIT_REGISTRY_PASSWORD, or \"docker login\"")
+		}
 		return err
 	}
 	if o.output.json {

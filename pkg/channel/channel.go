@@ -52,6 +52,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 	"oras.land/oras-go/v2/registry/remote/retry"
 )
 
@@ -83,6 +84,7 @@ const maxBlobSize = 4 << 30
 // Error kinds: what went wrong, for messages and exit codes.
 const (
 	KindUnavailable = "unavailable" // the registry cannot be reached or fails: try later
+	KindDenied      = "denied"      // the registry refuses the credentials
 	KindMissing     = "missing"     // the registry lacks something the index names
 	KindIntegrity   = "integrity"   // a blob or document is damaged: size, digest, syntax
 	KindUntrusted   = "untrusted"   // the index is not signed by enough trusted signers
@@ -252,6 +254,20 @@ func classify(what string, err error) error {
 		return err
 	case errors.Is(err, errdef.ErrNotFound), errors.Is(err, os.ErrNotExist):
 		return &Error{Kind: KindMissing, Err: fmt.Errorf("%s: %w", what, err)}
+	}
+	// oras-go refuses a response whose length is not the descriptor's with an untyped
+	// error: the registry holds a truncated or padded blob.
+	if strings.Contains(err.Error(), "mismatch Content-Length") {
+		return integrity("%s: truncated or padded: the registry's length differs from the size the index names (%v)", what, err)
+	}
+	var re *errcode.ErrorResponse
+	if errors.As(err, &re) {
+		switch re.StatusCode {
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return &Error{Kind: KindDenied, Err: fmt.Errorf("%s: %w", what, err)}
+		case http.StatusNotFound:
+			return &Error{Kind: KindMissing, Err: fmt.Errorf("%s: %w", what, err)}
+		}
 	}
 	return &Error{Kind: KindUnavailable, Err: fmt.Errorf("%s: %w", what, err)}
 }

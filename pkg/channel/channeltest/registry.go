@@ -108,8 +108,6 @@ storage:
     rootdirectory: %s
   delete:
     enabled: true
-  cache:
-    blobdescriptor: inmemory
 http:
   addr: %s
 auth:
