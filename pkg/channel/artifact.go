@@ -11,6 +11,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/patchkit/patchkit/internal/atomicfile"
 	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/registry"
 )
 
 // pushBlob pushes content of the described size and digest unless the repository has it.
@@ -58,20 +59,7 @@ func (r *Repo) pushArtifact(ctx context.Context, artifactType string, b Blob, an
 // resolveArtifact resolves ref (a tag or a digest) to one of our manifests and returns
 // its single layer, checked for artifact and media type.
 func (r *Repo) resolveArtifact(ctx context.Context, ref, artifactType, mediaType string) (Blob, ocispec.Descriptor, error) {
-	desc, err := r.target.Resolve(ctx, ref)
-	if err != nil {
-		return Blob{}, desc, classify("resolving "+r.Ref.Repo+r.Ref.Layout+" "+ref, err)
-	}
-	if desc.MediaType != ocispec.MediaTypeImageManifest {
-		return Blob{}, desc, integrity("%s: media type %q, want an OCI image manifest", ref, desc.MediaType)
-	}
-	if desc.Size < 1 || desc.Size > maxManifestBytes {
-		return Blob{}, desc, integrity("%s: manifest of %d bytes (limit %d)", ref, desc.Size, maxManifestBytes)
-	}
-	if err := desc.Digest.Validate(); err != nil || desc.Digest.Algorithm() != digest.SHA256 {
-		return Blob{}, desc, integrity("%s: manifest digest %q is not sha256", ref, desc.Digest)
-	}
-	raw, err := r.fetchSmall(ctx, Blob{Digest: desc.Digest.String(), Size: desc.Size, MediaType: desc.MediaType}, "manifest "+ref, maxManifestBytes)
+	desc, raw, err := r.fetchManifest(ctx, ref)
 	if err != nil {
 		return Blob{}, desc, err
 	}
@@ -119,4 +107,39 @@ func (r *Repo) PullBundle(ctx context.Context, path string) (Blob, error) {
 		return Blob{}, err
 	}
 	return b, f.Commit()
+}
+
+// fetchManifest resolves ref and fetches the manifest it names, bounded and checked
+// against its digest: one GET where the target can (a registry), else resolve then
+// fetch (an OCI layout).
+func (r *Repo) fetchManifest(ctx context.Context, ref string) (ocispec.Descriptor, []byte, error) {
+	var desc ocispec.Descriptor
+	var rc io.ReadCloser
+	var err error
+	if rf, ok := r.target.(registry.ReferenceFetcher); ok {
+		desc, rc, err = rf.FetchReference(ctx, ref)
+	} else if desc, err = r.target.Resolve(ctx, ref); err == nil {
+		rc, err = r.target.Fetch(ctx, desc)
+	}
+	if err != nil {
+		return desc, nil, classify("resolving "+r.Ref.Repo+r.Ref.Layout+" "+ref, err)
+	}
+	defer rc.Close()
+	if desc.MediaType != ocispec.MediaTypeImageManifest {
+		return desc, nil, integrity("%s: media type %q, want an OCI image manifest", ref, desc.MediaType)
+	}
+	if desc.Size < 1 || desc.Size > maxManifestBytes {
+		return desc, nil, integrity("%s: manifest of %d bytes (limit %d)", ref, desc.Size, maxManifestBytes)
+	}
+	if err := desc.Digest.Validate(); err != nil || desc.Digest.Algorithm() != digest.SHA256 {
+		return desc, nil, integrity("%s: manifest digest %q is not sha256", ref, desc.Digest)
+	}
+	b := Blob{Digest: desc.Digest.String(), Size: desc.Size, MediaType: desc.MediaType}
+	var buf bytes.Buffer
+	n, err := io.Copy(&buf, newChecked(rc, b, "manifest "+ref))
+	r.fetched.Add(n)
+	if err != nil {
+		return desc, nil, classify("fetching manifest "+ref, err)
+	}
+	return desc, buf.Bytes(), nil
 }
