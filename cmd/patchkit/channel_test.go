@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/patchkit/patchkit/internal/testcorpus"
+	"github.com/patchkit/patchkit/pkg/bundle"
 	"github.com/patchkit/patchkit/pkg/channel/channeltest"
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -61,6 +62,7 @@ func TestChannelScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"regblob": cmdRegblob,
 			"exits":   cmdExits,
+			"pkbtag":  cmdPkbtag,
 		},
 	})
 }
@@ -116,4 +118,17 @@ func cmdRegblob(ts *testscript.TestScript, neg bool, args []string) {
 	default:
 		ts.Fatalf("unknown damage %q", args[1])
 	}
+}
+
+// cmdPkbtag sets VAR to the tag publish gives the bundle FILE: pkbtag FILE VAR
+func cmdPkbtag(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: pkbtag FILE VAR")
+	}
+	f, err := os.Open(ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer f.Close()
+	r, err := bundle.NewReader(f)
+	ts.Check(err)
+	ts.Setenv(args[1], "pkb-"+strings.TrimPrefix(r.Digest(), "sha256:")[:32])
 }

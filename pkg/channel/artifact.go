@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -142,4 +143,17 @@ func (r *Repo) fetchManifest(ctx context.Context, ref string) (ocispec.Descripto
 		return desc, nil, classify("fetching manifest "+ref, err)
 	}
 	return desc, buf.Bytes(), nil
+}
+
+// tagDigest returns the manifest digest tag points at, or "" when there is no such tag.
+func (r *Repo) tagDigest(ctx context.Context, tag string) (string, error) {
+	desc, err := r.target.Resolve(ctx, tag)
+	if err != nil {
+		var ce *Error
+		if err = classify("resolving "+tag, err); errors.As(err, &ce) && ce.Kind == KindMissing {
+			return "", nil
+		}
+		return "", err
+	}
+	return desc.Digest.String(), nil
 }

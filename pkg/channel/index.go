@@ -111,8 +111,9 @@ type SignedIndex struct {
 // Verified is an index whose signatures passed a policy.
 type Verified struct {
 	*Index
-	Digest  string // sha256 of the document
-	Signers []verify.Signer
+	Digest   string // sha256 of the document
+	Manifest string // digest of the OCI manifest it came in (set by FetchIndex)
+	Signers  []verify.Signer
 }
 
 // Tag returns the tag part of the channel name.

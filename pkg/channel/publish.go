@@ -36,6 +36,7 @@ type Publisher struct {
 	Now   func() time.Time
 
 	ix     *Index
+	loaded string // manifest digest of the index loaded; "" for a new channel
 	recall *verify.RecallList
 	pushed int // blobs pushed, for reports
 }
@@ -58,7 +59,7 @@ func (p *Publisher) Load(ctx context.Context) (*Index, error) {
 	if v.Tag() != p.Repo.Ref.Tag {
 		return nil, integrity("the index tagged %s is of channel %s", p.Repo.Ref.Tag, v.Channel)
 	}
-	p.ix = v.Index
+	p.ix, p.loaded = v.Index, v.Manifest
 	if v.Recall != nil {
 		if p.recall, err = fetchRecall(ctx, p.Repo, *v.Recall, p.Trust); err != nil {
 			return nil, err
@@ -314,6 +315,13 @@ func (p *Publisher) Commit(ctx context.Context) (*Committed, error) {
 	b := Blob{Digest: "sha256:" + hexSum(raw), MediaType: MediaTypeIndex, Size: int64(len(raw))}
 	if err := p.Repo.pushBlob(ctx, b, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil }); err != nil {
 		return nil, err
+	}
+	// Two publishers at once would lose one's change: refuse when the channel moved
+	// since Load (the window left is the one between this check and the tag).
+	if now, err := p.Repo.tagDigest(ctx, p.Repo.Ref.Tag); err != nil {
+		return nil, err
+	} else if now != p.loaded {
+		return nil, fmt.Errorf("the channel %s changed while publishing (index manifest %s, loaded %s): publish again", p.Repo.Ref, now, p.loaded)
 	}
 	desc, err := p.Repo.pushArtifact(ctx, ArtifactTypeIndex, b, map[string]string{AnnotationIndexSeq: strconv.FormatInt(p.ix.Sequence, 10)}, p.Repo.Ref.Tag)
 	if err != nil {

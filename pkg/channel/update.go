@@ -23,7 +23,7 @@ func FetchIndex(ctx context.Context, r *Repo, p *verify.Policy) (*Verified, erro
 	if ref == "" {
 		ref = r.Ref.Digest
 	}
-	b, _, err := r.resolveArtifact(ctx, ref, ArtifactTypeIndex, MediaTypeIndex)
+	b, desc, err := r.resolveArtifact(ctx, ref, ArtifactTypeIndex, MediaTypeIndex)
 	if err != nil {
 		return nil, err
 	}
@@ -31,7 +31,12 @@ func FetchIndex(ctx context.Context, r *Repo, p *verify.Policy) (*Verified, erro
 	if err != nil {
 		return nil, err
 	}
-	return ParseIndex(raw, p)
+	v, err := ParseIndex(raw, p)
+	if err != nil {
+		return nil, err
+	}
+	v.Manifest = desc.Digest.String()
+	return v, nil
 }
 
 // fetchRecall fetches the recall list blob b and verifies it against p.
