@@ -23,10 +23,7 @@ import (
 // PATCHKIT_REGISTRY_USERNAME/PASSWORD log in, $REGISTRY_DIR is its storage. Scripts
 // that need the libssl3 corpus skip when $CORPUS is "".
 func TestChannelScripts(t *testing.T) {
-	bin := channeltest.Binary()
-	if bin == "" {
-		t.Skip(channeltest.SkipReason)
-	}
+	bin := channeltest.Require(t)
 	corpus := ""
 	if d := testcorpus.Dir(); d != "" && !testing.Short() {
 		if _, err := os.Stat(filepath.Join(d, "libssl3", "3.0.22-1~deb12u2")); err == nil {

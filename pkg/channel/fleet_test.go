@@ -19,7 +19,10 @@ import (
 	"github.com/patchkit/patchkit/pkg/install"
 )
 
-var fleetSizes = flag.String("fleet", "100", "comma-separated fleet sizes for TestFleet (docs/channels.md uses 100,1000,10000)")
+var (
+	fleetSizes       = flag.String("fleet", "100", "comma-separated fleet sizes for TestFleet (docs/channels.md uses 100,1000,10000)")
+	fleetConcurrency = flag.Int("fleet-concurrency", 1000, "machines of TestFleet in flight at once (each holds a lock file and two directory descriptors)")
+)
 
 // countingTransport counts requests and response bytes (headers excluded) through it.
 type countingTransport struct {
@@ -112,10 +115,13 @@ func runFleet(t *testing.T, f *fixture, n int) []phase {
 		req0, cpu0 := ct.requests.Load(), cpuTicks(t, f.reg.Pid())
 		start := time.Now()
 		var wg sync.WaitGroup
+		sem := make(chan struct{}, *fleetConcurrency)
 		for i := 0; i < n; i++ {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
 				t0 := time.Now()
 				repo := f.open(t, &Options{HTTPClient: hc})
 				tg, err := install.Open(ctx, roots[i], &install.Options{LockTimeout: time.Minute})

@@ -56,14 +56,25 @@ func Binary() string {
 const SkipReason = "NO REGISTRY BINARY: the channel tests need a real OCI registry; install it with " +
 	"'go install github.com/distribution/distribution/v3/cmd/registry@v3.1.2' (.ci/run does) or set PATCHKIT_REGISTRY_BIN"
 
-// Start starts a registry for tb and stops it at cleanup; it skips tb when the binary
-// is missing.
-func Start(tb testing.TB) *Registry {
+// Require skips tb (or, with PATCHKIT_REQUIRE_REGISTRY=1 as .ci/run sets it, fails it)
+// when there is no registry binary, and returns the binary.
+func Require(tb testing.TB) string {
 	tb.Helper()
 	bin := Binary()
 	if bin == "" {
+		if os.Getenv("PATCHKIT_REQUIRE_REGISTRY") == "1" {
+			tb.Fatal(SkipReason)
+		}
 		tb.Skip(SkipReason)
 	}
+	return bin
+}
+
+// Start starts a registry for tb and stops it at cleanup; see [Require] for a missing
+// binary.
+func Start(tb testing.TB) *Registry {
+	tb.Helper()
+	bin := Require(tb)
 	r, err := StartDir(bin, tb.TempDir())
 	if err != nil {
 		tb.Fatal(err)
