@@ -145,7 +145,7 @@ func ParseRef(s string) (Ref, error) {
 		} else if i := strings.LastIndex(dir, ":"); i >= 0 && !strings.Contains(dir[i:], "/") {
 			r.Layout, r.Tag = dir[:i], dir[i+1:]
 		} else {
-			return Ref{}, fmt.Errorf("channel %q: want oci:DIR:TAG or oci:DIR@sha256:...", s)
+			return Ref{}, fmt.Errorf("channel %q: want oci:DIR:TAG or oci:DIR@sha256:<hex>", s)
 		}
 		if r.Layout == "" {
 			return Ref{}, fmt.Errorf("channel %q: empty layout directory", s)
