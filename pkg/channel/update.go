@@ -137,6 +137,7 @@ type Report struct {
 	Pending   []string        `json:"pending,omitempty"` // folds the tree is not ready for
 	Recall    int64           `json:"recall_sequence,omitempty"`
 	BytesRead int64           `json:"bytes_fetched"`
+	IndexTime time.Duration   `json:"index_fetch_ns"` // resolving, fetching and verifying the index
 }
 
 // ReportType is the type of a [Report].
@@ -159,10 +160,12 @@ func Update(ctx context.Context, r *Repo, t *install.Target, o *UpdateOptions) (
 	if at.IsZero() {
 		at = time.Now()
 	}
+	t0 := time.Now()
 	v, err := FetchIndex(ctx, r, o.Policy)
 	if err != nil {
 		return nil, err
 	}
+	indexTime := time.Since(t0)
 	seen, err := readSeen(t.StateDir())
 	if err != nil {
 		return nil, err
@@ -182,7 +185,7 @@ func Update(ctx context.Context, r *Repo, t *install.Target, o *UpdateOptions) (
 		}
 	}
 	rep := &Report{Type: ReportType, Channel: r.Ref.String(), Root: o.Root, Sequence: v.Sequence, Digest: v.Digest,
-		Expires: v.Expires, Signers: v.Signers, Check: o.Check, Actions: []Action{}}
+		Expires: v.Expires, Signers: v.Signers, Check: o.Check, Actions: []Action{}, IndexTime: indexTime}
 	if v.Recall != nil {
 		l, err := fetchRecall(ctx, r, *v.Recall, o.Policy)
 		if err != nil {
