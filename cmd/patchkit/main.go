@@ -82,6 +82,9 @@ func exitCode(err error) int {
 		be *bundle.Error
 		me *bundle.BaseError
 	)
+	if code, ok := channelExitCode(err); ok {
+		return code
+	}
 	for _, hook := range exitCodeHooks {
 		if code, ok := hook(err); ok {
 			return code

@@ -199,23 +199,23 @@ const (
 	exitAvailable   = 100 // update --check: updates are available
 )
 
-func init() {
-	exitCodeHooks = append(exitCodeHooks, func(err error) (int, bool) {
-		var ce *channel.Error
-		if errors.Is(err, errAvailable) {
-			return exitAvailable, true
-		}
-		if !errors.As(err, &ce) {
-			return 0, false
-		}
-		switch ce.Kind {
-		case channel.KindUnavailable:
-			return exitUnavailable, true
-		case channel.KindDenied:
-			return exitError, true
-		case channel.KindStale:
-			return exitRecalled, true
-		}
-		return exitVerify, true
-	})
+// channelExitCode maps a channel failure (and update --check's "available") to its
+// exit status; main.go's exitCode asks it first.
+func channelExitCode(err error) (int, bool) {
+	var ce *channel.Error
+	if errors.Is(err, errAvailable) {
+		return exitAvailable, true
+	}
+	if !errors.As(err, &ce) {
+		return 0, false
+	}
+	switch ce.Kind {
+	case channel.KindUnavailable:
+		return exitUnavailable, true
+	case channel.KindDenied:
+		return exitError, true
+	case channel.KindStale:
+		return exitRecalled, true
+	}
+	return exitVerify, true
 }

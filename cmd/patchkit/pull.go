@@ -64,7 +64,7 @@ and its recall list are copied, the index last.`,
 					return err
 				}
 				if o.output.json {
-					return writeJSON(cmd.OutOrStdout(), map[string]any{"type": "patchkit.mirror/v1", "ref": args[0], "mirror": o.mirror, "index_sequence": m.Sequence, "bundles": m.Bundles, "recall": m.Recall})
+					return writeJSON(cmd.OutOrStdout(), map[string]any{"type": "patchkit.pull/v1", "ref": args[0], "mirror": o.mirror, "index_sequence": m.Sequence, "bundles": m.Bundles, "recall": m.Recall})
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "mirrored index %d of %s to %s: %d bundle(s)\n", m.Sequence, args[0], o.mirror, m.Bundles)
 				return nil
