@@ -69,14 +69,17 @@ and its recall list are copied, the index last.`,
 				fmt.Fprintf(cmd.ErrOrStderr(), "mirrored index %d of %s to %s: %d bundle(s)\n", m.Sequence, args[0], o.mirror, m.Bundles)
 				return nil
 			}
-			b, err := repo.PullBundle(ctx, o.out)
+			pl, err := repo.PullBundle(ctx, o.out)
 			if err != nil {
 				return err
 			}
-			if o.output.json {
-				return writeJSON(cmd.OutOrStdout(), map[string]any{"type": "patchkit.pull/v1", "ref": args[0], "output": o.out, "blob": b})
+			for _, seq := range pl.Recalls {
+				fmt.Fprintf(cmd.ErrOrStderr(), "patchkit: warning: the registry lists recall list %s as a referrer of this bundle: check it with \"patchkit verify --recall-list\"\n", seq)
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s: %s, %s\n", o.out, b.Digest, formatBytes(b.Size))
+			if o.output.json {
+				return writeJSON(cmd.OutOrStdout(), map[string]any{"type": "patchkit.pull/v1", "ref": args[0], "output": o.out, "blob": pl.Blob, "recall_referrers": pl.Recalls})
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s: %s, %s\n", o.out, pl.Blob.Digest, formatBytes(pl.Blob.Size))
 			return nil
 		},
 	}

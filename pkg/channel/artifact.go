@@ -12,6 +12,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/patchkit/patchkit/internal/atomicfile"
 	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry"
 )
 
@@ -31,18 +32,48 @@ func (r *Repo) pushBlob(ctx context.Context, b Blob, content func() (io.ReadClos
 	return classify("pushing blob "+b.Digest, r.target.Push(ctx, d, rc))
 }
 
-// pushArtifact pushes an OCI 1.1 image manifest with an empty config and the one layer
-// b (already pushed), tags it and returns its descriptor.
-func (r *Repo) pushArtifact(ctx context.Context, artifactType string, b Blob, annotations map[string]string, tag string) (ocispec.Descriptor, error) {
-	// A fixed created time keeps the manifest of the same content the same bytes.
+// manifestOptions are the options of every manifest patchkit pushes: a fixed created
+// time keeps the manifest of the same content the same bytes.
+func manifestOptions(b Blob, annotations map[string]string) oras.PackManifestOptions {
 	ann := map[string]string{ocispec.AnnotationCreated: "1970-01-01T00:00:00Z"}
 	for k, v := range annotations {
 		ann[k] = v
 	}
-	desc, err := oras.PackManifest(ctx, r.target, oras.PackManifestVersion1_1, artifactType, oras.PackManifestOptions{
-		Layers:              []ocispec.Descriptor{descOf(b)},
-		ManifestAnnotations: ann,
-	})
+	return oras.PackManifestOptions{Layers: []ocispec.Descriptor{descOf(b)}, ManifestAnnotations: ann}
+}
+
+// pushReferrer pushes an artifact of one layer b whose subject is the manifest that
+// subjectRef names.
+func (r *Repo) pushReferrer(ctx context.Context, subjectRef, artifactType string, b Blob, annotations map[string]string) error {
+	subject, err := r.target.Resolve(ctx, subjectRef)
+	if err != nil {
+		return classify("resolving "+subjectRef, err)
+	}
+	o := manifestOptions(b, annotations)
+	o.Subject = &subject
+	if _, err := oras.PackManifest(ctx, r.target, oras.PackManifestVersion1_1, artifactType, o); err != nil {
+		return classify("pushing a referrer of "+subjectRef, err)
+	}
+	if r.layout != nil {
+		return r.layout.SaveIndex()
+	}
+	return nil
+}
+
+// referrers returns the artifacts of artifactType whose subject is desc.
+func (r *Repo) referrers(ctx context.Context, desc ocispec.Descriptor, artifactType string) ([]ocispec.Descriptor, error) {
+	gs, ok := r.target.(content.ReadOnlyGraphStorage)
+	if !ok {
+		return nil, nil
+	}
+	refs, err := registry.Referrers(ctx, gs, desc, artifactType)
+	return refs, classify("listing the referrers of "+desc.Digest.String(), err)
+}
+
+// pushArtifact pushes an OCI 1.1 image manifest with an empty config and the one layer
+// b (already pushed), tags it and returns its descriptor.
+func (r *Repo) pushArtifact(ctx context.Context, artifactType string, b Blob, annotations map[string]string, tag string) (ocispec.Descriptor, error) {
+	desc, err := oras.PackManifest(ctx, r.target, oras.PackManifestVersion1_1, artifactType, manifestOptions(b, annotations))
 	if err != nil {
 		return desc, classify("pushing the "+artifactType+" manifest", err)
 	}
@@ -88,26 +119,42 @@ func tagOf(bundleDigest string) string {
 	return fmt.Sprintf("pkb-%.32s", bundleDigest[len("sha256:"):])
 }
 
+// Pulled describes a pulled bundle.
+type Pulled struct {
+	Blob Blob `json:"blob"`
+	// Recalls are the sequences of recall lists the registry lists as referrers of the
+	// bundle (unverified: a hint to check, never a reason to trust).
+	Recalls []string `json:"recall_referrers,omitempty"`
+}
+
 // PullBundle fetches the bundle artifact r.Ref names (a tag or a manifest digest) and
 // writes its blob to path, atomically, checked against the layer's size and digest.
-func (r *Repo) PullBundle(ctx context.Context, path string) (Blob, error) {
+func (r *Repo) PullBundle(ctx context.Context, path string) (*Pulled, error) {
 	ref := r.Ref.Tag
 	if r.Ref.Digest != "" {
 		ref = r.Ref.Digest
 	}
-	b, _, err := r.resolveArtifact(ctx, ref, ArtifactTypeBundle, MediaTypeBundle)
+	b, desc, err := r.resolveArtifact(ctx, ref, ArtifactTypeBundle, MediaTypeBundle)
 	if err != nil {
-		return Blob{}, err
+		return nil, err
+	}
+	out := &Pulled{Blob: b, Recalls: []string{}}
+	refs, err := r.referrers(ctx, desc, ArtifactTypeRecall)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range refs {
+		out.Recalls = append(out.Recalls, d.Annotations[AnnotationSequence])
 	}
 	f, err := atomicfile.Create(path, 0o644)
 	if err != nil {
-		return Blob{}, err
+		return nil, err
 	}
 	if err := r.fetchBlob(ctx, b, "bundle", f); err != nil {
 		f.Abort()
-		return Blob{}, err
+		return nil, err
 	}
-	return b, f.Commit()
+	return out, f.Commit()
 }
 
 // fetchManifest resolves ref and fetches the manifest it names, bounded and checked

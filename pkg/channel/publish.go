@@ -201,6 +201,18 @@ func (p *Publisher) AddRecall(ctx context.Context, path string) (*verify.RecallL
 	if _, err := p.Repo.pushArtifact(ctx, ArtifactTypeRecall, b, map[string]string{AnnotationSequence: strconv.FormatInt(l.Sequence, 10)}, fmt.Sprintf("recall-%d", l.Sequence)); err != nil {
 		return nil, err
 	}
+	// Each recalled bundle of the channel gets the list as a referrer (OCI 1.1 subject;
+	// oras-go falls back to the referrers tag schema on registries without the API), so
+	// "oras discover" and "patchkit pull" show the recall next to the bundle. Machines
+	// do not rely on it: the index names the list in force.
+	for d := range l.Entries {
+		if p.ix.Find(d) == nil {
+			continue
+		}
+		if err := p.Repo.pushReferrer(ctx, tagOf(d), ArtifactTypeRecall, b, map[string]string{AnnotationSequence: strconv.FormatInt(l.Sequence, 10)}); err != nil {
+			return nil, err
+		}
+	}
 	p.recall, p.ix.Recall = l, &b
 	p.restatus()
 	return l, nil
