@@ -64,9 +64,10 @@ type phase struct {
 	Failures    int64   `json:"failures"`
 }
 
-// TestFleet simulates a fleet: N goroutine machines, each with its own root (a copy of
-// the small base tree) and state, run update --check, then update (download and
-// install), then update again (up to date) against the loopback registry. It reports
+// TestFleet simulates a fleet: N goroutine machines run update --check on one shared
+// read-only base tree (each with its own state), then, each with its own root (a copy
+// of the small base tree), update --check, update (download and install) and update
+// again (up to date) against the loopback registry. It reports
 // latency p50/p99, machines per second, bytes and requests per machine and the
 // registry's CPU time per phase. go test ./pkg/channel -run TestFleet -v -fleet 100,1000,10000
 func TestFleet(t *testing.T) {
@@ -103,6 +104,11 @@ func runFleet(t *testing.T, f *fixture, n int) []phase {
 		roots[i] = filepath.Join(dir, strconv.Itoa(i))
 		writeTree(t, roots[i], baseFiles)
 	}
+	// "shared": every machine checks one base tree, which --check never writes, with its
+	// own state directory (as diskless or image-based machines sharing a base would).
+	// (Its files keep their modes: the release identity includes them.)
+	shared := filepath.Join(dir, "shared")
+	writeTree(t, shared, baseFiles)
 	// One connection pool for the fleet (each machine has its own auth session): the
 	// registry sees at most 256 connections, as behind a load balancer.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -110,7 +116,7 @@ func runFleet(t *testing.T, f *fixture, n int) []phase {
 	ct := &countingTransport{rt: tr}
 	hc := &http.Client{Transport: ct, Timeout: 60 * time.Second}
 	var out []phase
-	for _, name := range []string{"check", "install", "noop"} {
+	for _, name := range []string{"shared", "check", "install", "noop"} {
 		lat, ilat := make([]time.Duration, n), make([]time.Duration, n)
 		var bytes, failures atomic.Int64
 		var firstErr atomic.Value
@@ -126,10 +132,14 @@ func runFleet(t *testing.T, f *fixture, n int) []phase {
 				defer func() { <-sem }()
 				t0 := time.Now()
 				repo := f.open(t, &Options{HTTPClient: hc})
-				tg, err := install.Open(ctx, roots[i], &install.Options{LockTimeout: time.Minute})
+				root, io := roots[i], &install.Options{LockTimeout: time.Minute}
+				if name == "shared" {
+					root, io.StateDir = shared, filepath.Join(dir, "state-"+strconv.Itoa(i))
+				}
+				tg, err := install.Open(ctx, root, io)
 				if err == nil {
 					var rep *Report
-					rep, err = Update(ctx, repo, tg, &UpdateOptions{Policy: f.policy, Check: name == "check", Root: roots[i]})
+					rep, err = Update(ctx, repo, tg, &UpdateOptions{Policy: f.policy, Check: name == "check" || name == "shared", Root: root})
 					tg.Close()
 					if rep != nil {
 						ilat[i] = rep.IndexTime
