@@ -164,12 +164,18 @@ func (r *Repo) fetchManifest(ctx context.Context, ref string) (ocispec.Descripto
 	var desc ocispec.Descriptor
 	var rc io.ReadCloser
 	var err error
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
 	if rf, ok := r.target.(registry.ReferenceFetcher); ok {
 		desc, rc, err = rf.FetchReference(ctx, ref)
 	} else if desc, err = r.target.Resolve(ctx, ref); err == nil {
 		rc, err = r.target.Fetch(ctx, desc)
 	}
 	if err != nil {
+		if ctx.Err() != nil && parent.Err() == nil {
+			return desc, nil, &Error{Kind: KindUnavailable, Err: fmt.Errorf("resolving %s %s: timed out", r.Ref, ref)}
+		}
 		return desc, nil, classify("resolving "+r.Ref.Repo+r.Ref.Layout+" "+ref, err)
 	}
 	defer rc.Close()
@@ -187,6 +193,9 @@ func (r *Repo) fetchManifest(ctx context.Context, ref string) (ocispec.Descripto
 	n, err := io.Copy(&buf, newChecked(rc, b, "manifest "+ref))
 	r.fetched.Add(n)
 	if err != nil {
+		if ctx.Err() != nil && parent.Err() == nil {
+			return desc, nil, &Error{Kind: KindUnavailable, Err: fmt.Errorf("fetching manifest %s: timed out", ref)}
+		}
 		return desc, nil, classify("fetching manifest "+ref, err)
 	}
 	return desc, buf.Bytes(), nil

@@ -192,6 +192,7 @@ type Repo struct {
 	target  oras.Target
 	layout  *oci.Store
 	fetched atomic.Int64
+	timeout time.Duration // per request; a blob also gets 1 s per 64 KiB
 }
 
 // BytesFetched returns the blob and manifest bytes fetched through r so far.
@@ -207,7 +208,11 @@ func Open(ctx context.Context, ref Ref, o *Options) (*Repo, error) {
 		if err != nil {
 			return nil, fmt.Errorf("opening OCI layout %s: %w", ref.Layout, err)
 		}
-		return &Repo{Ref: ref, target: s, layout: s}, nil
+		return &Repo{Ref: ref, target: s, layout: s, timeout: time.Hour}, nil
+	}
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
 	}
 	rr, err := remote.NewRepository(ref.Repo)
 	if err != nil {
@@ -217,10 +222,6 @@ func Open(ctx context.Context, ref Ref, o *Options) (*Repo, error) {
 	rr.MaxMetadataBytes = maxManifestBytes
 	hc := o.HTTPClient
 	if hc == nil {
-		timeout := o.Timeout
-		if timeout == 0 {
-			timeout = 30 * time.Second
-		}
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 		tr.ResponseHeaderTimeout = timeout
@@ -239,7 +240,7 @@ func Open(ctx context.Context, ref Ref, o *Options) (*Repo, error) {
 		client.Credential = credentials.Credential(store)
 	}
 	rr.Client = client
-	return &Repo{Ref: ref, target: rr}, nil
+	return &Repo{Ref: ref, target: rr, timeout: timeout}, nil
 }
 
 // classify turns a transport or registry error into an [*Error].
@@ -319,8 +320,16 @@ func (r *Repo) fetchBlob(ctx context.Context, b Blob, what string, w io.Writer) 
 	if b.Size > maxBlobSize {
 		return integrity("%s: %d bytes, more than the limit of %d", what, b.Size, maxBlobSize)
 	}
+	// A registry that stalls in the middle of a body must not hold the machine (and its
+	// lock) forever: the whole blob gets the request timeout plus 1 s per 64 KiB.
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, r.timeout+time.Duration(b.Size>>16)*time.Second)
+	defer cancel()
 	rc, err := r.target.Fetch(ctx, descOf(b))
 	if err != nil {
+		if ctx.Err() != nil && parent.Err() == nil {
+			return &Error{Kind: KindUnavailable, Err: fmt.Errorf("fetching %s %s: timed out", what, b.Digest)}
+		}
 		return classify("fetching "+what+" "+b.Digest, err)
 	}
 	defer rc.Close()
@@ -328,8 +337,11 @@ func (r *Repo) fetchBlob(ctx context.Context, b Blob, what string, w io.Writer) 
 	r.fetched.Add(n)
 	if err != nil {
 		var ce *Error
-		if errors.As(err, &ce) || ctx.Err() != nil {
+		switch {
+		case errors.As(err, &ce), parent.Err() != nil:
 			return err
+		case ctx.Err() != nil:
+			return &Error{Kind: KindUnavailable, Err: fmt.Errorf("fetching %s %s: timed out after %d of %d bytes", what, b.Digest, n, b.Size)}
 		}
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return integrity("%s %s: truncated: the registry sent %d of %d bytes", what, b.Digest, n, b.Size)
