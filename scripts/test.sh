@@ -15,6 +15,7 @@ if [ -n "$bad" ]; then echo "gofmt would change:"; echo "$bad"; exit 1; fi
 
 echo "== go vet"
 go vet ./...
+echo "== layering"; scripts/layering.sh
 
 if command -v staticcheck >/dev/null; then
   echo "== staticcheck"

@@ -130,13 +130,13 @@ func recallList(r *install.Recall) *verify.RecallList {
 func runApply(cmd *cobra.Command, o *applyOptions, file string) error {
 	ctx := cmd.Context()
 	stderr := cmd.ErrOrStderr()
-	at, err := parseAt(o.at)
+	at, err := parseAt(o.at, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
 	var p *verify.Policy
 	if !o.insecureSkip {
-		if p, err = o.trust.policy(); err != nil {
+		if p, err = o.trust.policy(cmd.ErrOrStderr()); err != nil {
 			return err
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/patchkit/patchkit/pkg/bundle"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"sigs.k8s.io/yaml"
 )
 
 type createOptions struct {
@@ -54,28 +52,6 @@ func (o *createOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVarP(&o.out, "output", "o", "", "bundle file to write (required)")
 }
 
-// createSpec is the --spec file.
-type createSpec struct {
-	ID         string          `json:"id,omitempty"`
-	Label      string          `json:"label,omitempty"`
-	Sequence   int64           `json:"sequence,omitempty"`
-	NotAfter   string          `json:"not_after,omitempty"`
-	Advisories []string        `json:"advisories,omitempty"`
-	Activation string          `json:"activation,omitempty"`
-	Supersedes []string        `json:"supersedes,omitempty"`
-	Exclude    []string        `json:"exclude,omitempty"`
-	Components []specComponent `json:"components"`
-}
-
-type specComponent struct {
-	Name          string `json:"name"`
-	Base          string `json:"base"`
-	Target        string `json:"target"`
-	Root          string `json:"root,omitempty"`
-	BaseVersion   string `json:"base_version"`
-	TargetVersion string `json:"target_version,omitempty"`
-}
-
 func newCreateCmd(_ *globalOptions) *cobra.Command {
 	o := &createOptions{}
 	cmd := &cobra.Command{
@@ -85,8 +61,13 @@ func newCreateCmd(_ *globalOptions) *cobra.Command {
 turns the one into the other: added, replaced, patched (binary delta), deleted,
 mode-changed and symlink-changed paths. Each changed file is stored as a binary
 delta against its base file (codec pkdelta1) when that is smaller than the file
-compressed in full (codec zstd); inspect shows the choice per file. Regular files, directories and symlinks
-are supported; devices, sockets and links that leave the tree are refused.
+compressed in full (codec zstd); inspect shows the choice per file. Regular files,
+directories and symlinks are supported; devices, FIFOs and sockets are refused. A
+symlink's text is data: absolute and outward links (such as firefox-esr's
+defaults/syspref -> /etc/firefox-esr) are kept as they are, an unchanged link is not
+bundle content, and a changed one is stored as its signed text (inspect marks links
+that leave the root). Paths and labels with control or bidi-override characters are
+refused.
 
 Several components go in one bundle by repeating --component, --base, --target
 and --base-version (the i-th of each belong together), or with --spec FILE:
@@ -99,7 +80,8 @@ and --base-version (the i-th of each belong together), or with --spec FILE:
 
 Paths in a spec are relative to the spec file. Flags given with --spec override its
 fields. The output is byte-reproducible: member times come from SOURCE_DATE_EPOCH
-(or zero). The file is written atomically; on failure nothing is left behind.`,
+(or zero). The file is written atomically; on failure nothing is left behind, and -o never
+replaces anything but a regular file.`,
 		Example: `  patchkit create --base old/ --target new/ --component libssl3 \
     --base-version 3.0.17-1~deb12u2 --label "3.0.22 (a)" --sequence 22 \
     --cve CVE-2025-9230 -o libssl3.pkb`,
@@ -146,28 +128,17 @@ func (o *createOptions) validate() error {
 	return nil
 }
 
-// options merges the spec file, the flags and the environment.
+// options merges the spec file (bundle.LoadSpec), the flags and the environment.
 func (o *createOptions) options(fs *pflag.FlagSet) (*bundle.CreateOptions, error) {
-	var spec createSpec
+	spec := &bundle.Spec{}
 	if o.spec != "" {
-		b, err := os.ReadFile(o.spec)
-		if err != nil {
+		var err error
+		if spec, err = bundle.LoadSpec(o.spec); err != nil {
 			return nil, err
-		}
-		if err := yaml.UnmarshalStrict(b, &spec); err != nil {
-			return nil, fmt.Errorf("spec %s: %w", o.spec, err)
-		}
-		if len(spec.Components) == 0 {
-			return nil, fmt.Errorf("spec %s: no components", o.spec)
-		}
-		dir := filepath.Dir(o.spec)
-		for i := range spec.Components {
-			c := &spec.Components[i]
-			c.Base, c.Target = relTo(dir, c.Base), relTo(dir, c.Target)
 		}
 	}
 	for i, name := range o.components {
-		c := specComponent{Name: name, Base: o.bases[i], Target: o.targets[i], BaseVersion: o.baseVersions[i]}
+		c := bundle.SpecComponent{Name: name, Base: o.bases[i], Target: o.targets[i], BaseVersion: o.baseVersions[i]}
 		if len(o.targetVers) > 0 {
 			c.TargetVersion = o.targetVers[i]
 		}
@@ -194,22 +165,15 @@ func (o *createOptions) options(fs *pflag.FlagSet) (*bundle.CreateOptions, error
 	if fs.Changed("supersedes") {
 		spec.Supersedes = o.supersedes
 	}
+	spec.Exclude = append(spec.Exclude, o.exclude...)
 	if spec.Label == "" {
 		return nil, usagef("missing --label")
 	}
-
-	c := &bundle.CreateOptions{
-		ID: spec.ID, Label: spec.Label, Sequence: spec.Sequence,
-		Advisories: spec.Advisories, Activation: spec.Activation, Supersedes: spec.Supersedes,
-		PinUnchanged: o.pinUnchanged, NoDelta: o.noDelta, Exclude: append(spec.Exclude, o.exclude...),
+	c, err := spec.CreateOptions()
+	if err != nil {
+		return nil, &usageError{err}
 	}
-	if spec.NotAfter != "" {
-		t, err := time.Parse(time.RFC3339, spec.NotAfter)
-		if err != nil {
-			return nil, usagef("--not-after: %v", err)
-		}
-		c.NotAfter = t
-	}
+	c.PinUnchanged, c.NoDelta = o.pinUnchanged, o.noDelta
 	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
 		v, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || v < 0 {
@@ -217,23 +181,7 @@ func (o *createOptions) options(fs *pflag.FlagSet) (*bundle.CreateOptions, error
 		}
 		c.Created = v
 	}
-	for _, sc := range spec.Components {
-		if sc.Name == "" || sc.Base == "" || sc.Target == "" || sc.BaseVersion == "" {
-			return nil, usagef("component %q needs name, base, target and base_version", sc.Name)
-		}
-		c.Components = append(c.Components, bundle.Source{
-			Name: sc.Name, Root: sc.Root, BaseVersion: sc.BaseVersion, TargetVersion: sc.TargetVersion,
-			BaseDir: sc.Base, TargetDir: sc.Target,
-		})
-	}
 	return c, nil
-}
-
-func relTo(dir, p string) string {
-	if p == "" || filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(dir, p)
 }
 
 func runCreate(ctx context.Context, c *bundle.CreateOptions, o *createOptions, stdout, stderr io.Writer) error {

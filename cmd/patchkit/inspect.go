@@ -110,6 +110,9 @@ type inspectPath struct {
 	TargetSize  int64  `json:"target_size"`
 	PayloadSize int64  `json:"payload_size"`
 	Codec       string `json:"codec,omitempty"`
+	Link        string `json:"link,omitempty"`              // symlink text of the target
+	LinkOutside bool   `json:"link_outside_root,omitempty"` // the link points outside the root
+	shown       string // escaped path, with the link for symlinks (bundle.File.Describe)
 }
 
 type inspectTotals struct {
@@ -173,7 +176,10 @@ func newInspectReport(path string, size int64, r *bundle.Reader) *inspectReport 
 		rep.Signatures = append(rep.Signatures, newSignatureInfo(s))
 	}
 	for _, f := range m.Files {
-		p := inspectPath{Path: f.Path, Component: f.Component, Op: string(f.Op)}
+		p := inspectPath{Path: f.Path, Component: f.Component, Op: string(f.Op), shown: f.Describe()}
+		if f.Target != nil && f.Target.Type == bundle.TypeSymlink {
+			p.Link, p.LinkOutside = f.Target.Link, bundle.LinkLeavesRoot(f.Path, f.Target.Link)
+		}
 		if f.Base != nil {
 			p.Type, p.BaseSize = f.Base.Type, f.Base.Size
 		}
@@ -238,7 +244,7 @@ func (rep *inspectReport) render(w io.Writer) error {
 		row("signatures", "none (unsigned)")
 	}
 	for _, s := range rep.Signatures {
-		row("signature", s.String())
+		row("signature", bundle.Escape(s.String())) // names from unverified certificates
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -249,7 +255,7 @@ func (rep *inspectReport) render(w io.Writer) error {
 	for _, p := range rep.Files {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t  %s\n", p.Op, p.Type, sizeOrDash(p.BaseSize, p.Op == "add"),
 			sizeOrDash(p.TargetSize, p.Op == "delete"), sizeOrDash(p.PayloadSize, p.Codec == ""),
-			ratioOrDash(p), orDash(p.Codec), p.Path)
+			ratioOrDash(p), orDash(p.Codec), p.shown)
 	}
 	t := rep.Totals
 	fmt.Fprintf(tw, "total\t%d paths\t%s\t%s\t%s\t%s\t\n", t.Paths, formatBytes(t.BaseSize), formatBytes(t.TargetSize),

@@ -120,7 +120,7 @@ type publishReport struct {
 
 func runPublish(cmd *cobra.Command, o *publishOptions, ref string, bundles []string) error {
 	ctx := cmd.Context()
-	p, err := o.trust.policy()
+	p, err := o.trust.policy(cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}

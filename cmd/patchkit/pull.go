@@ -51,7 +51,7 @@ and its recall list are copied, the index last.`,
 				return err
 			}
 			if o.mirror != "" {
-				p, err := o.trust.policy()
+				p, err := o.trust.policy(cmd.ErrOrStderr())
 				if err != nil {
 					return err
 				}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"regexp"
-	"sort"
 	"strconv"
 	"time"
 
@@ -39,6 +38,8 @@ type recallCreateOptions struct {
 	reason   string
 	sequence int64
 	issued   string
+	notAfter string
+	validFor string
 	keys     []string
 	out      string
 }
@@ -55,7 +56,13 @@ patchkit.recall/v1) naming bundle digests with a reason, a sequence number and a
 issue time, signed by each --key as a Sigstore bundle over the document bytes.
 A recall list replaces the lists with lower sequence numbers, never the reverse:
 give each new list a higher --sequence. The list is complete: include every
-bundle that stays recalled. "verify --recall-list" and policy recall_lists honour it.`,
+bundle that stays recalled. "verify --recall-list" and policy recall_lists honour it.
+
+Every list expires (--not-after, or --valid-for after the issue time, default 90d):
+once expired it is refused, so an old list cannot be replayed forever; publish a
+fresh list before then. A list needs as many distinct trusted signers as the
+bundles it names (the verifier's --threshold or policy threshold, unless the
+policy sets recall_threshold): sign it with that many --key.`,
 		Example: `  patchkit recall create --bundle libssl3-a.pkb --reason "breaks TLS 1.2 renegotiation" \
       --sequence 2 --key release.key -o recall.json`,
 		Args: exactArgs(0),
@@ -71,6 +78,8 @@ bundle that stays recalled. "verify --recall-list" and policy recall_lists honou
 				return usagef("missing --key")
 			case o.out == "":
 				return usagef("missing -o/--output")
+			case o.notAfter != "" && cmd.Flags().Changed("valid-for"):
+				return usagef("give --not-after or --valid-for, not both")
 			}
 			for _, d := range o.digests {
 				if !bundleDigestRE.MatchString(d) {
@@ -88,6 +97,8 @@ bundle that stays recalled. "verify --recall-list" and policy recall_lists honou
 	fs.StringVar(&o.reason, "reason", "", "why the bundles are recalled")
 	fs.Int64Var(&o.sequence, "sequence", 0, "sequence number of this list, higher than the one it replaces")
 	fs.StringVar(&o.issued, "issued", "", "issue time (RFC 3339; default $SOURCE_DATE_EPOCH or now)")
+	fs.StringVar(&o.notAfter, "not-after", "", "expiry time of the list (RFC 3339)")
+	fs.StringVar(&o.validFor, "valid-for", "90d", "expiry as a duration after the issue time (Go duration or days, e.g. 30d)")
 	fs.StringArrayVar(&o.keys, "key", nil, "private key file or KMS URI (repeatable)")
 	fs.StringVarP(&o.out, "output", "o", "", "recall list file to write")
 	return cmd
@@ -109,7 +120,21 @@ func runRecallCreate(cmd *cobra.Command, o *recallCreateOptions) error {
 		}
 		issued = time.Unix(n, 0).UTC()
 	}
-	d := &verify.RecallDocument{Sequence: o.sequence, Issued: issued.Format(time.RFC3339)}
+	notAfter := time.Time{}
+	if o.notAfter != "" {
+		t, err := time.Parse(time.RFC3339, o.notAfter)
+		if err != nil {
+			return usagef("--not-after %q: want RFC 3339", o.notAfter)
+		}
+		notAfter = t.UTC()
+	} else {
+		d, err := verify.ParseDuration(o.validFor)
+		if err != nil || d <= 0 {
+			return usagef("--valid-for %q: want a positive Go duration or a number of days such as 30d", o.validFor)
+		}
+		notAfter = issued.Add(d)
+	}
+	d := &verify.RecallDocument{Sequence: o.sequence, Issued: issued.Format(time.RFC3339), NotAfter: notAfter.Format(time.RFC3339)}
 	digests := append([]string(nil), o.digests...)
 	for _, path := range o.bundles {
 		f, r, err := openBundle(path)
@@ -148,10 +173,10 @@ func runRecallCreate(cmd *cobra.Command, o *recallCreateOptions) error {
 	if o.output.json {
 		return writeJSON(cmd.OutOrStdout(), map[string]any{
 			"type": "patchkit.recall-create/v1", "output": o.out, "sequence": o.sequence,
-			"issued": d.Issued, "entries": d.Entries, "signatures": len(sigs),
+			"issued": d.Issued, "not_after": d.NotAfter, "entries": d.Entries, "signatures": len(sigs),
 		})
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s: recall list %d, %d bundle(s), %d signature(s)\n", o.out, o.sequence, len(d.Entries), len(sigs))
+	fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s: recall list %d, %d bundle(s), %d signature(s), valid until %s\n", o.out, o.sequence, len(d.Entries), len(sigs), d.NotAfter)
 	return nil
 }
 
@@ -168,7 +193,7 @@ func newRecallVerifyCmd(_ *globalOptions) *cobra.Command {
 		Args:    exactArgs(1),
 		PreRunE: func(cmd *cobra.Command, args []string) error { return o.trust.validate() },
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := o.trust.policy()
+			p, err := o.trust.policy(cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -176,27 +201,24 @@ func newRecallVerifyCmd(_ *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			type entry struct {
-				Digest string `json:"digest"`
-				Reason string `json:"reason"`
+			if _, err := verify.InForce([]*verify.RecallList{l}, time.Now()); err != nil {
+				return err
 			}
 			rep := struct {
-				Type     string          `json:"type"`
-				File     string          `json:"file"`
-				Sequence int64           `json:"sequence"`
-				Issued   string          `json:"issued"`
-				Entries  []entry         `json:"entries"`
-				Signers  []verify.Signer `json:"signers"`
-			}{"patchkit.recall-verify/v1", args[0], l.Sequence, l.Issued.UTC().Format(time.RFC3339), []entry{}, l.Signers}
-			for dg, reason := range l.Entries {
-				rep.Entries = append(rep.Entries, entry{dg, reason})
-			}
-			sort.Slice(rep.Entries, func(i, j int) bool { return rep.Entries[i].Digest < rep.Entries[j].Digest })
+				Type     string               `json:"type"`
+				File     string               `json:"file"`
+				Sequence int64                `json:"sequence"`
+				Issued   string               `json:"issued"`
+				NotAfter string               `json:"not_after"`
+				Entries  []verify.RecallEntry `json:"entries"`
+				Signers  []verify.Signer      `json:"signers"`
+			}{"patchkit.recall-verify/v1", args[0], l.Sequence, l.Issued.UTC().Format(time.RFC3339),
+				l.NotAfter.UTC().Format(time.RFC3339), l.SortedEntries(), l.Signers}
 			if o.output.json {
 				return writeJSON(cmd.OutOrStdout(), rep)
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "recall list %s: sequence %d, issued %s, %d bundle(s)\n", args[0], l.Sequence, rep.Issued, len(rep.Entries))
+			fmt.Fprintf(w, "recall list %s: sequence %d, issued %s, valid until %s, %d bundle(s)\n", args[0], l.Sequence, rep.Issued, rep.NotAfter, len(rep.Entries))
 			for _, s := range l.Signers {
 				fmt.Fprintf(w, "  %s  %s\n", s.Member, signerLine(s))
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/patchkit/patchkit/pkg/install"
 	"github.com/patchkit/patchkit/pkg/verify"
@@ -47,7 +48,7 @@ type recallApplyReport struct {
 }
 
 func runRecallApply(cmd *cobra.Command, o *recallApplyOptions, file string) error {
-	p, err := o.trust.policy()
+	p, err := o.trust.policy(cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
@@ -55,11 +56,14 @@ func runRecallApply(cmd *cobra.Command, o *recallApplyOptions, file string) erro
 	if err != nil {
 		return err
 	}
-	newest, err := verify.Newest(append(p.Recalls, l))
+	newest, err := verify.InForce(append(p.Recalls, l), time.Now())
 	if err != nil {
 		return err
 	}
 	stderr := cmd.ErrOrStderr()
+	if msg := verify.Ignored(l, newest); msg != "" {
+		fmt.Fprintf(stderr, "patchkit: %s\n", msg)
+	}
 	t, err := o.target.open(cmd.Context(), stderr, false)
 	if err != nil {
 		return err
@@ -69,8 +73,8 @@ func runRecallApply(cmd *cobra.Command, o *recallApplyOptions, file string) erro
 		return err
 	}
 	rep := &recallApplyReport{Type: "patchkit.recall-apply/v1", Root: o.target.root, Sequence: t.State().Recall.Sequence, Removed: []*install.Result{}}
-	if t.State().Recall.Sequence > newest.Sequence {
-		fmt.Fprintf(stderr, "patchkit: the target already has recall list %d, newer than %d: it stays in force\n", t.State().Recall.Sequence, newest.Sequence)
+	if msg := verify.Ignored(newest, &verify.RecallList{Sequence: t.State().Recall.Sequence}); msg != "" {
+		fmt.Fprintf(stderr, "patchkit: %s (recorded on the target)\n", msg)
 	}
 	for _, in := range t.Recalled() {
 		res, err := t.Remove(cmd.Context(), in.Digest)

@@ -3,6 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/patchkit/patchkit/pkg/verify"
@@ -24,18 +27,20 @@ type trustOptions struct {
 	tuf            bool
 	policyFile     string
 	recallLists    []string
+	fs             *pflag.FlagSet
 }
 
 func (o *trustOptions) addFlags(fs *pflag.FlagSet) {
-	fs.StringArrayVar(&o.keys, "key", nil, "trusted PEM public key (repeatable; each key counts once toward --threshold)")
+	o.fs = fs
+	fs.StringArrayVar(&o.keys, "key", nil, "trusted PEM public key, one per file (repeatable; each key counts once toward --threshold)")
 	fs.IntVar(&o.threshold, "threshold", 0, "distinct trusted signers needed (default 1)")
 	fs.StringVar(&o.identity, "certificate-identity", "", "trusted keyless signer: certificate subject (email or URI)")
-	fs.StringVar(&o.identityRegexp, "certificate-identity-regexp", "", "trusted keyless signer: regular expression for the certificate subject")
+	fs.StringVar(&o.identityRegexp, "certificate-identity-regexp", "", "trusted keyless signer: regular expression for the certificate subject (matches a substring: anchor it with ^...$)")
 	fs.StringVar(&o.issuer, "certificate-oidc-issuer", "", "OIDC issuer of the trusted keyless signer")
-	fs.StringVar(&o.issuerRegexp, "certificate-oidc-issuer-regexp", "", "regular expression for the OIDC issuer of the trusted keyless signer")
+	fs.StringVar(&o.issuerRegexp, "certificate-oidc-issuer-regexp", "", "regular expression for the OIDC issuer of the trusted keyless signer (matches a substring: anchor it)")
 	fs.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json (Fulcio CAs, Rekor and CT log keys) for keyless signatures")
 	fs.BoolVar(&o.tuf, "trusted-root-tuf", false, "fetch the Sigstore public-good trusted root from its TUF repository (needs the network; cached in ~/.sigstore)")
-	fs.BoolVar(&o.ignoreSCT, "insecure-ignore-sct", false, "INSECURE: accept keyless certificates without a certificate transparency proof (private Fulcio without CT)")
+	fs.BoolVar(&o.ignoreSCT, "insecure-ignore-sct", false, "INSECURE: accept keyless certificates without a certificate transparency proof (private Fulcio without CT; warns)")
 	fs.StringVar(&o.policyFile, "policy", "", "policy file (YAML or JSON): trusted keys and identities, threshold, components, base versions, sequence floors, recall lists, max age")
 	fs.StringArrayVar(&o.recallLists, "recall-list", nil, "signed recall list to honour (repeatable; verified against the same trust; the newest is in force)")
 }
@@ -46,19 +51,23 @@ func (o *trustOptions) hasIdentity() bool {
 
 // given reports whether any trust source was named on the command line.
 func (o *trustOptions) given() bool {
-	return o.policyFile != "" || len(o.keys) > 0 || o.hasIdentity() || o.threshold != 0 || o.trustedRoot != ""
+	return o.policyFile != "" || len(o.keys) > 0 || o.hasIdentity() || o.thresholdSet() || o.trustedRoot != ""
+}
+
+func (o *trustOptions) thresholdSet() bool {
+	return o.threshold != 0 || o.fs != nil && o.fs.Changed("threshold")
 }
 
 // validate refuses a missing or contradictory trust source before any work.
 func (o *trustOptions) validate() error {
 	switch {
-	case o.policyFile != "" && (len(o.keys) > 0 || o.hasIdentity() || o.threshold != 0 || o.trustedRoot != "" || o.tuf || o.ignoreSCT):
+	case o.thresholdSet() && o.threshold < 1:
+		return usagef("--threshold %d: must be at least 1", o.threshold)
+	case o.policyFile != "" && (len(o.keys) > 0 || o.hasIdentity() || o.thresholdSet() || o.trustedRoot != "" || o.tuf || o.ignoreSCT):
 		return usagef("--policy cannot be combined with --key, --threshold, --trusted-root or --certificate-* flags: put them in the policy")
 	case o.policyFile == "" && len(o.keys) == 0 && !o.hasIdentity():
 		return withHint(usagef("no trust source: patchkit never accepts any signer"),
 			"give --key PUB (repeatable, with --threshold K), --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp] and --trusted-root, or --policy FILE")
-	case o.threshold < 0:
-		return usagef("--threshold must be at least 1")
 	case o.identity != "" && o.identityRegexp != "", o.issuer != "" && o.issuerRegexp != "":
 		return usagef("give a certificate identity or issuer either exactly or as a regexp, not both")
 	case o.hasIdentity() && (o.identity == "" && o.identityRegexp == "" || o.issuer == "" && o.issuerRegexp == ""):
@@ -68,16 +77,17 @@ func (o *trustOptions) validate() error {
 	case o.hasIdentity() && o.trustedRoot == "" && !o.tuf:
 		return withHint(usagef("keyless verification needs --trusted-root FILE or --trusted-root-tuf"),
 			"verification is offline by default: save the Sigstore trusted root (trusted_root.json from the Sigstore TUF repository, or \"cosign trusted-root create\") and pass it, or fetch it with --trusted-root-tuf")
-	case len(o.keys) > 0 && o.threshold > len(o.keys) && !o.hasIdentity():
+	case len(o.keys) > 0 && !o.hasIdentity():
 		// Not a usage error: fewer trusted signers than required is exactly what a
 		// failed verification is (exit 3), whatever the bundle holds.
-		return &verify.Error{Check: "signatures", Err: fmt.Errorf("--threshold %d cannot be met: only %d trusted key(s) given", o.threshold, len(o.keys))}
+		return verify.Meetable("--threshold", o.threshold, len(o.keys))
 	}
 	return nil
 }
 
-// policy builds the policy the flags describe, with the recall lists verified against it.
-func (o *trustOptions) policy() (*verify.Policy, error) {
+// policy builds the policy the flags describe, with the recall lists verified against
+// it, and writes its warnings (verify.Policy.Warnings) to stderr.
+func (o *trustOptions) policy(stderr io.Writer) (*verify.Policy, error) {
 	var p *verify.Policy
 	if o.policyFile != "" {
 		var err error
@@ -109,9 +119,13 @@ func (o *trustOptions) policy() (*verify.Policy, error) {
 				return nil, err
 			}
 			p.TrustedRoot = tr
-			p.InsecureIgnoreSCT = o.ignoreSCT
 		}
+		p.InsecureIgnoreSCT = o.ignoreSCT
 		if err := p.Validate(); err != nil {
+			var ve *verify.Error
+			if errors.As(err, &ve) {
+				return nil, err // an unmeetable threshold fails verification (exit 3)
+			}
 			return nil, &usageError{err}
 		}
 	}
@@ -122,25 +136,36 @@ func (o *trustOptions) policy() (*verify.Policy, error) {
 		}
 		p.Recalls = append(p.Recalls, l)
 	}
+	for _, w := range p.Warnings() {
+		fmt.Fprintf(stderr, "patchkit: warning: %s\n", w)
+	}
 	return p, nil
 }
 
-// parseAt parses --at: RFC 3339, or a Unix time as @SECONDS.
-func parseAt(s string) (time.Time, error) {
+var atSecondsRE = regexp.MustCompile(`^@[0-9]{1,19}$`)
+
+// parseAt parses --at: RFC 3339, or a Unix time as @<decimal seconds>, nothing else. A
+// time given is an override of the clock for expiry, max_age and recall list expiry,
+// so it is announced on stderr like the --insecure-* flags. max_age still measures from
+// the manifest's created time.
+func parseAt(s string, stderr io.Writer) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	if len(s) > 1 && s[0] == '@' {
-		var sec int64
-		if _, err := fmt.Sscanf(s[1:], "%d", &sec); err != nil {
-			return time.Time{}, usagef("--at %q: want RFC 3339 or @UNIXSECONDS", s)
+	var t time.Time
+	if atSecondsRE.MatchString(s) {
+		sec, err := strconv.ParseInt(s[1:], 10, 64)
+		if err != nil {
+			return time.Time{}, usagef("--at %q: want RFC 3339 or @<decimal seconds>", s)
 		}
-		return time.Unix(sec, 0), nil
+		t = time.Unix(sec, 0)
+	} else {
+		var err error
+		if t, err = time.Parse(time.RFC3339, s); err != nil {
+			return time.Time{}, usagef("--at %q: want RFC 3339 (2026-01-02T15:04:05Z) or @<decimal seconds>", s)
+		}
 	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return time.Time{}, usagef("--at %q: want RFC 3339 (2026-01-02T15:04:05Z) or @UNIXSECONDS", s)
-	}
+	fmt.Fprintf(stderr, "patchkit: warning: --at: expiry, max_age and recall lists are judged at %s, not now\n", t.UTC().Format(time.RFC3339))
 	return t, nil
 }
 

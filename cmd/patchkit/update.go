@@ -83,11 +83,11 @@ before step 5.`,
 
 func runUpdate(cmd *cobra.Command, o *updateOptions) error {
 	ctx := cmd.Context()
-	at, err := parseAt(o.at)
+	at, err := parseAt(o.at, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
-	p, err := o.trust.policy()
+	p, err := o.trust.policy(cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}

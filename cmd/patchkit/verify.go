@@ -21,7 +21,7 @@ func (o *verifyOptions) addFlags(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	o.output.addFlags(fs)
 	o.trust.addFlags(fs)
-	fs.StringVar(&o.at, "at", "", "evaluate expiry and max age at this time (RFC 3339 or @UNIXSECONDS) instead of now")
+	fs.StringVar(&o.at, "at", "", "override the clock: judge expiry, max age and recall lists at this time (RFC 3339 or @<decimal seconds>; warns)")
 	fs.StringVar(&o.base, "base", "", "also check that the bundle applies to this tree and yields exactly the declared target digests")
 }
 
@@ -63,11 +63,11 @@ Exit status 3 names the failed check; 4 means recalled or expired.`,
 }
 
 func runVerify(cmd *cobra.Command, o *verifyOptions, path string) error {
-	at, err := parseAt(o.at)
+	at, err := parseAt(o.at, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
-	p, err := o.trust.policy()
+	p, err := o.trust.policy(cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}

@@ -19,8 +19,13 @@ type File struct {
 }
 
 // Create starts writing path with the given permissions. Nothing exists at path until
-// Commit succeeds.
+// Commit succeeds. An existing path that is not a regular file (a device, FIFO, socket,
+// directory or symlink) is refused, here and again just before the rename: an output
+// flag never replaces /dev/sda or a link.
 func Create(path string, perm os.FileMode) (*File, error) {
+	if err := replaceable(path); err != nil {
+		return nil, err
+	}
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -53,11 +58,48 @@ func (f *File) Commit() error {
 		os.Remove(tmp)
 		return fmt.Errorf("closing %s: %w", f.path, err)
 	}
+	if err := replaceable(f.path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
 	if err := os.Rename(tmp, f.path); err != nil {
 		os.Remove(tmp)
 		return err
 	}
 	return SyncDir(filepath.Dir(f.path))
+}
+
+// ErrNotRegular is matched (errors.Is) when an output path exists and is not a regular file.
+var ErrNotRegular = errors.New("not a regular file")
+
+// replaceable refuses an existing path that is not a regular file.
+func replaceable(path string) error {
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("refusing to replace %s: %w (it is a %s)", path, ErrNotRegular, kind(fi.Mode()))
+	}
+	return nil
+}
+
+func kind(m os.FileMode) string {
+	switch {
+	case m&os.ModeSymlink != 0:
+		return "symlink"
+	case m.IsDir():
+		return "directory"
+	case m&os.ModeDevice != 0:
+		return "device"
+	case m&os.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	}
+	return m.Type().String()
 }
 
 // Abort discards the pending file. It does nothing after Commit.
@@ -104,7 +146,8 @@ type Dir struct {
 	done bool
 }
 
-// CreateDir starts building the directory path.
+// CreateDir starts building the directory path. Commit never replaces anything that
+// appeared at path in the meantime.
 func CreateDir(path string) (*Dir, error) {
 	if _, err := os.Lstat(path); err == nil {
 		return nil, fmt.Errorf("%s already exists", path)
@@ -130,7 +173,7 @@ func (d *Dir) Commit() error {
 		os.RemoveAll(d.Path)
 		return err
 	}
-	if err := os.Rename(d.Path, d.path); err != nil {
+	if err := renameNoReplace(d.Path, d.path); err != nil {
 		os.RemoveAll(d.Path)
 		return err
 	}

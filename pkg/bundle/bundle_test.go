@@ -174,7 +174,7 @@ func TestExtractRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "out")
-	res, err := Extract(context.Background(), r, base, out)
+	res, err := Extract(context.Background(), r, out, &ExtractOptions{BaseDir: base})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestExtractNeedsMatchingBase(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "out")
-	_, err = Extract(context.Background(), r, base, out)
+	_, err = Extract(context.Background(), r, out, &ExtractOptions{BaseDir: base})
 	var be *BaseError
 	if !errors.As(err, &be) || be.Path != "lib/data.txt" {
 		t.Fatalf("got %v, want a base mismatch at lib/data.txt", err)
@@ -297,36 +297,109 @@ func TestCheckPath(t *testing.T) {
 	}
 }
 
-func TestCheckLink(t *testing.T) {
+func TestLinkLeavesRoot(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		path, link string
-		ok         bool
+		leaves     bool
 	}{
-		{"usr/lib/libfoo.so", "libfoo.so.1", true},
-		{"usr/lib/libfoo.so", "../share/x", true},
-		{"usr/lib/libfoo.so", "../../x", true},
-		{"usr/lib/libfoo.so", "../../../x", false},
-		{"a", "/etc/passwd", false},
-		{"a", "..", false},
-		{"a/b", "c/../../..", false},
+		{"usr/lib/libfoo.so", "libfoo.so.1", false},
+		{"usr/lib/libfoo.so", "../share/x", false},
+		{"usr/lib/libfoo.so", "../../x", false},
+		{"usr/lib/libfoo.so", "../../../x", true},
+		{"a", "/etc/passwd", true},
+		{"a", "..", true},
+		{"a/b", "c/../../..", true},
 	} {
-		if err := CheckLink(tc.path, tc.link); (err == nil) != tc.ok {
-			t.Errorf("CheckLink(%q, %q) = %v, want ok=%v", tc.path, tc.link, err, tc.ok)
+		if got := LinkLeavesRoot(tc.path, tc.link); got != tc.leaves {
+			t.Errorf("LinkLeavesRoot(%q, %q) = %v, want %v", tc.path, tc.link, got, tc.leaves)
 		}
 	}
 }
 
-func TestCreateRefusesEscapingLink(t *testing.T) {
+// The firefox-esr case (issue 13 item 6): a tree with an absolute link is bundled; an
+// unchanged link is not bundle content, a changed one is stored as its signed text.
+func TestCreateKeepsOutwardLinks(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
+	b, tg := filepath.Join(dir, "b"), filepath.Join(dir, "t")
+	writeTree(t, b, map[string]string{"x": "1", "usr/share/firefox-esr/browser/defaults/syspref": "->/etc/firefox-esr", "up": "->../../../etc"})
+	writeTree(t, tg, map[string]string{"x": "2", "usr/share/firefox-esr/browser/defaults/syspref": "->/etc/firefox-esr", "up": "->../../../etc/x"})
+	var buf bytes.Buffer
+	m, err := Create(context.Background(), &buf, &CreateOptions{
+		Label: "x", Components: []Source{{Name: "foo", BaseVersion: "1", BaseDir: b, TargetDir: tg}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, f := range m.Files {
+		paths = append(paths, f.Path+":"+string(f.Op))
+	}
+	if got := strings.Join(paths, " "); got != "up:symlink x:replace" {
+		t.Fatalf("files %s", got)
+	}
+	r, err := NewReader(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatalf("reading back: %v", err)
+	}
+	if got := r.Manifest().Files[0].Describe(); got != "up -> ../../../etc/x (outside the root)" {
+		t.Fatalf("Describe: %q", got)
+	}
+}
+
+// A path below a symlink (a link used as a path to write through) is refused, and text
+// with controls or bidi overrides is refused at create and escaped for display.
+func TestManifestRefusesPathsBelowLinksAndUnsafeText(t *testing.T) {
+	t.Parallel()
+	data, _, _ := testBundle(t)
+	r, err := NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := *r.Manifest()
+	mk := func(mod func(m *Manifest)) error {
+		m := base
+		m.Files = append([]File(nil), base.Files...)
+		mod(&m)
+		return m.Validate()
+	}
+	link := File{Component: base.Files[0].Component, Op: OpAdd, Path: "evil", Target: &Node{Type: TypeSymlink, Link: "/etc"}}
+	err = mk(func(m *Manifest) {
+		f := File{Component: link.Component, Op: OpAdd, Path: "evil/shadow", Target: &Node{Type: TypeSymlink, Link: "x"}}
+		m.Files = []File{link, f}
+	})
+	if err == nil || !strings.Contains(err.Error(), "evil/shadow lies below evil, a symlink") {
+		t.Fatalf("path below a link: %v", err)
+	}
+	for _, tc := range []struct {
+		mod  func(m *Manifest)
+		want string
+	}{
+		{func(m *Manifest) { m.Label = "3.0 \u202egpj.exe" }, `label "3.0 \u202egpj.exe" contains a control or bidirectional-override character (U+202E)`},
+		{func(m *Manifest) { m.Label = "a\u009bb" }, "(U+009B)"},
+		{func(m *Manifest) {
+			m.Files = []File{{Component: link.Component, Op: OpAdd, Path: "a\u2066b", Target: link.Target}}
+		}, "path"},
+		{func(m *Manifest) {
+			m.Files = []File{{Component: link.Component, Op: OpAdd, Path: "a", Target: &Node{Type: TypeSymlink, Link: "x\x1b[2J"}}}
+		}, "symlink text"},
+	} {
+		if err := mk(tc.mod); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("got %v, want %q", err, tc.want)
+		}
+	}
+	if got := Escape("a\x1b[2J\u202e\xff\\b"); got != `a\x1b[2J\u202e\xff\\b` {
+		t.Fatalf("Escape: %s", got)
+	}
+	dir := t.TempDir()
 	writeTree(t, filepath.Join(dir, "b"), map[string]string{"x": "1"})
-	writeTree(t, filepath.Join(dir, "t"), map[string]string{"x": "2", "evil": "->../../etc/passwd"})
-	_, err := Create(context.Background(), io.Discard, &CreateOptions{
+	writeTree(t, filepath.Join(dir, "t"), map[string]string{"x": "2", "bad\u202ename": "y"})
+	_, err = Create(context.Background(), io.Discard, &CreateOptions{
 		Label: "x", Components: []Source{{Name: "foo", BaseVersion: "1", BaseDir: filepath.Join(dir, "b"), TargetDir: filepath.Join(dir, "t")}},
 	})
-	if err == nil || !strings.Contains(err.Error(), "leaves the tree") {
-		t.Fatalf("got %v", err)
+	if err == nil || !strings.Contains(err.Error(), "bidirectional-override") {
+		t.Fatalf("create with a bidi path: %v", err)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/patchkit/patchkit/pkg/delta"
 	"io"
 	"io/fs"
 	"os"
@@ -99,10 +98,12 @@ func scanTree(dir string) (map[string]*scanned, error) {
 			if err != nil {
 				return err
 			}
-			if err := CheckLink(rel, link); err != nil {
+			// Absolute and outward links are data (real OS trees have them); the node
+			// rules (length, no control characters) still apply.
+			s.node = Node{Type: TypeSymlink, Link: link}
+			if err := s.node.validate(); err != nil {
 				return fmt.Errorf("%s: %w", p, err)
 			}
-			s.node = Node{Type: TypeSymlink, Link: link}
 		default:
 			return fmt.Errorf("%s: unsupported file type %v (only regular files, directories and symlinks)", p, mode.Type())
 		}
@@ -373,7 +374,7 @@ func hashAll(ctx context.Context, files []*pending, prog *progress) error {
 }
 
 func hashFile(p string) (string, int64, error) {
-	f, err := os.Open(p)
+	f, err := OpenRegular(p)
 	if err != nil {
 		return "", 0, err
 	}
@@ -388,7 +389,7 @@ func hashFile(p string) (string, int64, error) {
 
 // readChecked reads a file and checks it still has the digest seen when hashing.
 func readChecked(s *scanned) ([]byte, error) {
-	data, err := os.ReadFile(s.abs)
+	data, err := readRegular(s.abs)
 	if err != nil {
 		return nil, err
 	}
@@ -426,20 +427,24 @@ func encodeAll(ctx context.Context, files []*pending, useDelta bool, prog *progr
 			if err != nil {
 				return err
 			}
-			patch, err := delta.Diff(old, data)
+			patch, err := codecs[createDelta].encode(old, data)
 			if err != nil {
 				return fmt.Errorf("%s: computing delta: %w", f.file.Path, err)
 			}
-			codec, stored = CodecDelta, patch
+			codec, stored = createDelta, patch
 		}
 		// The full content is compressed unless the delta is so small that compression
 		// could not beat it (it would need a ratio above deltaAlwaysPays).
 		if stored == nil || int64(len(stored))*deltaAlwaysPays >= int64(len(data)) {
-			if full := compressZstd(data); stored == nil || len(full) <= len(stored) {
-				codec, stored = CodecZstd, full
+			full, err := codecs[createFull].encode(nil, data)
+			if err != nil {
+				return fmt.Errorf("%s: compressing: %w", f.file.Path, err)
+			}
+			if stored == nil || len(full) <= len(stored) {
+				codec, stored = createFull, full
 			}
 		}
-		if codec != CodecZstd {
+		if codecs[codec].delta {
 			f.file.Op = OpPatch
 		}
 		sum := sha256.Sum256(stored)

@@ -258,10 +258,24 @@ func (m *Manifest) Validate() error {
 	if len(m.Files) > maxFiles {
 		return fmt.Errorf("%d files, more than the limit of %d", len(m.Files), maxFiles)
 	}
+	links := map[string]bool{}
 	for i := range m.Files {
 		f := &m.Files[i]
 		if err := CheckPath(f.Path); err != nil {
 			return fmt.Errorf("file %d: %w", i, err)
+		}
+		for _, n := range []*Node{f.Base, f.Target} {
+			if n != nil && n.Type == TypeSymlink {
+				links[f.Path] = true
+			}
+		}
+	}
+	for i := range m.Files {
+		f := &m.Files[i]
+		// A link's text is data, never a path to write through: no path lies below a
+		// path that is a symlink on either side.
+		if l := underSymlink(f.Path, links); l != "" {
+			return fmt.Errorf("%s lies below %s, a symlink: a link is never a path to write through", f.Path, l)
 		}
 		if i > 0 && m.Files[i-1].Path >= f.Path {
 			if m.Files[i-1].Path == f.Path {
@@ -293,12 +307,7 @@ func checkText(what, s string, required bool) error {
 	if len(s) > maxTextLen {
 		return fmt.Errorf("%s is longer than %d bytes", what, maxTextLen)
 	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
-			return fmt.Errorf("%s contains a control or invalid character", what)
-		}
-	}
-	return nil
+	return checkSafeText(what, s)
 }
 
 // CheckPath reports whether p is a safe relative path: slash-separated, not empty, no
@@ -311,8 +320,8 @@ func CheckPath(p string) error {
 	if len(p) > maxPathLen {
 		return fmt.Errorf("path is longer than %d bytes", maxPathLen)
 	}
-	if !utf8.ValidString(p) {
-		return fmt.Errorf("path %q is not valid UTF-8", p)
+	if err := checkSafeText("path", p); err != nil {
+		return err
 	}
 	if p[0] == '/' {
 		return fmt.Errorf("path %q is absolute", p)
@@ -329,11 +338,6 @@ func CheckPath(p string) error {
 			return fmt.Errorf("path %q has a %q component", p, c)
 		case strings.ContainsRune(c, '\\'):
 			return fmt.Errorf("path %q contains a backslash", p)
-		}
-		for _, r := range c {
-			if r < 0x20 || r == 0x7f {
-				return fmt.Errorf("path %q contains a control character", p)
-			}
 		}
 	}
 	return nil
@@ -359,10 +363,10 @@ func (n *Node) validate() error {
 		if n.SHA256 != "" || n.Size != 0 || n.Mode != "" {
 			return errors.New("symlink node has content or mode fields")
 		}
-		if n.Link == "" || len(n.Link) > maxLinkLen || strings.ContainsRune(n.Link, 0) {
-			return fmt.Errorf("symlink text %q is empty, too long or contains NUL", n.Link)
+		if n.Link == "" || len(n.Link) > maxLinkLen {
+			return fmt.Errorf("symlink text %q is empty or longer than %d bytes", n.Link, maxLinkLen)
 		}
-		return nil
+		return checkSafeText("symlink text", n.Link)
 	default:
 		return fmt.Errorf("unknown node type %q", n.Type)
 	}
@@ -378,11 +382,6 @@ func (f *File) validate() error {
 			if err := n.validate(); err != nil {
 				return err
 			}
-		}
-	}
-	if f.Target != nil && f.Target.Type == TypeSymlink {
-		if err := CheckLink(f.Path, f.Target.Link); err != nil {
-			return err
 		}
 	}
 	needBase, needTarget := true, true
@@ -454,28 +453,6 @@ func presence(b bool) string {
 		return "present"
 	}
 	return "absent"
-}
-
-// CheckLink refuses a symlink at path whose text is absolute or, resolved lexically from
-// the link's directory, leaves the root.
-func CheckLink(path, link string) error {
-	if strings.HasPrefix(link, "/") {
-		return fmt.Errorf("symlink to %q is absolute and leaves the tree", link)
-	}
-	depth := strings.Count(path, "/")
-	for _, c := range strings.Split(link, "/") {
-		switch c {
-		case "", ".":
-		case "..":
-			depth--
-			if depth < 0 {
-				return fmt.Errorf("symlink to %q leaves the tree", link)
-			}
-		default:
-			depth++
-		}
-	}
-	return nil
 }
 
 // ParseMode parses a node mode such as "0644".

@@ -5,9 +5,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/patchkit/patchkit/pkg/delta"
 	"hash"
 	"io"
+	"os"
 	"strings"
 )
 
@@ -259,6 +259,20 @@ func (e *Entry) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// spool copies the stored bytes of e to f, so their digest is checked before any is
+// decoded, then makes e read them back from f.
+func (e *Entry) spool(f *os.File) error {
+	size := e.File.Payload.Size
+	if _, err := io.Copy(f, e); err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	e.src, e.h, e.left, e.err = f, sha256.New(), size, nil
+	return nil
+}
+
 // Decode writes the target content of the entry to w: the payload is read, its digest
 // checked, decoded with its codec (deltas apply to base, a reader of the base file whose
 // digest the caller has checked), bounded by the declared target size, and the result's
@@ -269,17 +283,18 @@ func (e *Entry) Decode(w io.Writer, base io.ReaderAt) error {
 	h := sha256.New()
 	cw := &countWriter{w: io.MultiWriter(w, h)}
 	var err error
-	switch e.File.Payload.Codec {
-	case CodecZstd:
-		err = decodeZstd(cw, e, t.Size)
-	case CodecDelta:
-		if base == nil {
+	c, ok := codecs[e.File.Payload.Codec]
+	if !ok {
+		return memberErr(e.Member, fmt.Errorf("unknown payload codec %q", e.File.Payload.Codec))
+	}
+	var baseSize int64
+	if c.delta {
+		if base == nil || e.File.Base == nil {
 			return memberErr(e.Member, errors.New("delta payload needs the base file"))
 		}
-		err = delta.Apply(cw, base, e.File.Base.Size, e, t.Size)
-	default:
-		return memberErr(e.Member, fmt.Errorf("unknown codec %q", e.File.Payload.Codec))
+		baseSize = e.File.Base.Size
 	}
+	err = c.decode(cw, e, base, baseSize, t.Size)
 	// Read to the end so that the payload digest is checked even if the decoder stopped
 	// early; a digest mismatch explains a decoder error, so it is reported first.
 	if _, derr := io.Copy(io.Discard, e); derr != nil {

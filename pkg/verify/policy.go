@@ -2,8 +2,10 @@ package verify
 
 import (
 	"crypto"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -35,7 +37,10 @@ type Policy struct {
 	MaxAge       time.Duration       // the manifest's created time must be at most this old; 0: no limit
 
 	Recalls []*RecallList // verified recall lists; the newest is in force
-	// RecallThreshold is the number of distinct trusted signers a recall list needs; 0 means 1.
+	// RecallThreshold is the number of distinct trusted signers a recall list needs; 0
+	// means Threshold: a list that can stop an install needs the trust that admits one.
+	// Setting it lower is an explicit choice: that many signers can then publish a list,
+	// with any sequence (docs/signing.md).
 	RecallThreshold int
 	// AutoInstall says whether "patchkit update" installs what its channel offers (nil or
 	// true) or only reports it (false), like --check.
@@ -50,7 +55,10 @@ type TrustedKey struct {
 }
 
 // Identity is a keyless signer a policy trusts: a certificate subject (email, URI) and
-// OIDC issuer, each given exactly or as a regular expression (RE2, anchored by you).
+// OIDC issuer, each given exactly or as a regular expression (RE2). As in cosign and
+// sigstore-go, a regular expression matches a substring: "rel@example.com" also matches
+// "rel@example.com.evil.org"; anchor it ("^rel@example\.com$"). [Policy.Warnings] names
+// every regexp that is not anchored.
 type Identity struct {
 	Subject       string `json:"subject,omitempty"`
 	SubjectRegexp string `json:"subject_regexp,omitempty"`
@@ -84,8 +92,13 @@ func (id Identity) validate() error {
 	return nil
 }
 
-// NewTrustedKey parses a PEM public key.
+// NewTrustedKey parses a PEM public key. Text holding more than one PEM block is
+// refused: a file of several keys would silently trust only the first (or, read by
+// another tool, all of them) under one name.
 func NewTrustedKey(name string, pemBytes []byte) (TrustedKey, error) {
+	if n := pemBlocks(pemBytes); n > 1 {
+		return TrustedKey{}, fmt.Errorf("public key %s: holds %d PEM blocks: give one key per file (repeat --key, or list each in the policy)", name, n)
+	}
 	pub, err := sign.ParsePublicKey(pemBytes)
 	if err != nil {
 		return TrustedKey{}, fmt.Errorf("public key %s: %w", name, err)
@@ -95,6 +108,48 @@ func NewTrustedKey(name string, pemBytes []byte) (TrustedKey, error) {
 		return TrustedKey{}, err
 	}
 	return TrustedKey{Name: name, Public: pub, Fingerprint: fp}, nil
+}
+
+func pemBlocks(b []byte) int {
+	n := 0
+	for {
+		var blk *pem.Block
+		if blk, b = pem.Decode(b); blk == nil {
+			return n
+		}
+		n++
+	}
+}
+
+// Warnings lists what in p weakens verification without failing it, for the caller to
+// show: identity regexps that are not anchored (they match substrings) and accepting
+// certificates without a transparency proof.
+func (p *Policy) Warnings() []string {
+	var w []string
+	for _, id := range p.Identities {
+		for _, re := range []struct{ field, expr string }{{"subject_regexp", id.SubjectRegexp}, {"issuer_regexp", id.IssuerRegexp}} {
+			if re.expr != "" && !anchored(re.expr) {
+				w = append(w, fmt.Sprintf("identity %s %q is not anchored: it matches any certificate %s containing a match; write ^...$",
+					re.field, re.expr, strings.TrimSuffix(re.field, "_regexp")))
+			}
+		}
+	}
+	if p.InsecureIgnoreSCT {
+		w = append(w, "INSECURE: keyless certificates are accepted without a certificate transparency proof (insecure_ignore_sct)")
+	}
+	return w
+}
+
+// anchored reports whether re matches whole strings only: it starts with ^ (or \A) and
+// ends with an unescaped $ (or \z).
+func anchored(re string) bool {
+	start := strings.HasPrefix(re, "^") || strings.HasPrefix(re, `\A`)
+	end := strings.HasSuffix(re, `\z`)
+	if strings.HasSuffix(re, "$") {
+		bs := len(re) - 1 - len(strings.TrimRight(re[:len(re)-1], `\`))
+		end = bs%2 == 0
+	}
+	return start && end
 }
 
 // LoadKey reads a PEM public key file.
@@ -139,8 +194,13 @@ func (p *Policy) Validate() error {
 	if p.Threshold < 0 || p.RecallThreshold < 0 {
 		return errors.New("negative threshold")
 	}
-	if len(p.Identities) == 0 && p.threshold() > len(p.Keys) {
-		return fmt.Errorf("threshold %d is more than the %d trusted keys", p.threshold(), len(p.Keys))
+	if len(p.Identities) == 0 {
+		if err := Meetable("threshold", p.threshold(), len(p.Keys)); err != nil {
+			return err
+		}
+		if err := Meetable("recall_threshold", p.recallThreshold(), len(p.Keys)); err != nil {
+			return err
+		}
 	}
 	for c, s := range p.MinSequence {
 		if s < 0 {
@@ -162,9 +222,19 @@ func (p *Policy) threshold() int {
 
 func (p *Policy) recallThreshold() int {
 	if p.RecallThreshold <= 0 {
-		return 1
+		return p.threshold()
 	}
 	return p.RecallThreshold
+}
+
+// Meetable refuses a threshold k that n trusted keys can never meet. The error is an
+// [*Error] of check signatures: whether the threshold comes from flags or a policy file,
+// no bundle could pass, which is a failed verification, not a usage error.
+func Meetable(what string, k, n int) error {
+	if k > n {
+		return &Error{Check: CheckSignatures, Err: fmt.Errorf("%s %d cannot be met: it is more than the %d trusted key(s)", what, k, n)}
+	}
+	return nil
 }
 
 // PolicyFile is the policy document read by [LoadPolicy], in YAML or JSON. Unknown fields
@@ -280,7 +350,7 @@ func ParsePolicy(b []byte, dir string) (*Policy, error) {
 func ParseDuration(s string) (time.Duration, error) {
 	if d, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.ParseInt(d, 10, 32)
-		if err != nil || n < 0 {
+		if err != nil || n < 0 || n > math.MaxInt64/int64(24*time.Hour) {
 			return 0, fmt.Errorf("invalid duration %q", s)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil

@@ -229,7 +229,7 @@ func TestRecall(t *testing.T) {
 	p := &verify.Policy{Keys: []verify.TrustedKey{pub1}}
 
 	mk := func(seq int64, key *sign.Key, digests ...string) []byte {
-		d := &verify.RecallDocument{Sequence: seq, Issued: "2026-05-01T00:00:00Z"}
+		d := &verify.RecallDocument{Sequence: seq, Issued: "2026-05-01T00:00:00Z", NotAfter: "2099-01-01T00:00:00Z"}
 		for _, dg := range digests {
 			d.Entries = append(d.Entries, verify.RecallEntry{Digest: dg, Reason: "breaks things"})
 		}
@@ -274,8 +274,10 @@ func TestRecall(t *testing.T) {
 	if _, err := verifyData(data, &pp, &verify.Options{Recalls: []*verify.RecallList{l1}}); err != nil {
 		t.Fatal(err)
 	}
-	// Two different lists with the same sequence are refused.
-	if _, err := verifyData(data, p, &verify.Options{Recalls: []*verify.RecallList{l1, load(mk(1, k1, other))}}); outcome(err) != "recalled" {
+	// Two different lists with the same sequence are refused: a conflict, not a recall.
+	_, err = verifyData(data, p, &verify.Options{Recalls: []*verify.RecallList{l1, load(mk(1, k1, other))}})
+	if !errors.Is(err, verify.ErrRecallConflict) || errors.Is(err, verify.ErrRecalled) || outcome(err) != "failed recall" ||
+		!strings.Contains(err.Error(), "recall: recall list conflict: two different recall lists with sequence 1") {
 		t.Fatalf("conflicting lists: %v", err)
 	}
 	// A list signed by an untrusted key, or altered, is refused.

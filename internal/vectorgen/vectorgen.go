@@ -1,0 +1,174 @@
+// Package vectorgen generates patchkit's threat-model test vectors: testdata/vectors/*
+// at the top of the repository, one bundle (NAME.pkb) per threat with its expected
+// outcome (NAME.want), and the keys, policies and recall list they are judged with.
+// TestThreatVectors in cmd/patchkit runs every vector through the CLI.
+//
+// Regenerate the vectors with
+//
+//	go generate ./internal/vectorgen
+//
+// (or go run ./internal/vectorgen/cmd/vectorgen -o testdata/vectors). Generation is
+// deterministic: the trees come from a fixed seed, the keys are committed files
+// (created only when missing), ECDSA signatures use RFC 6979, so the same inputs give
+// the same bytes; TestGeneratedVectorsAreCommitted holds the committed files to that.
+//
+// # The .want format
+//
+// One directive per line; blank lines and lines starting with # are comments:
+//
+//	policy FILE        judge with FILE (relative to the vector directory) instead of
+//	                   policy.yaml; "policy none" gives no trust source at all
+//	flags ARG...       extra arguments for every command
+//	interrupt          serve NAME.pkb through a named pipe and send SIGINT once the
+//	                   command has opened it
+//	COMMAND EXIT [SUBSTRING]
+//	                   run COMMAND; it must exit with EXIT and, when given, print
+//	                   SUBSTRING on stderr
+//
+// COMMAND is one of (P the policy, B a copy of the base tree, O a new path):
+//
+//	inspect NAME.pkb
+//	verify  NAME.pkb --policy P --at At --base B
+//	extract NAME.pkb --policy P --at At --base B -o O
+//	apply   NAME.pkb --policy P --at At --root B
+//
+// A failed extract must leave no O; apply must leave exactly the target tree when it
+// succeeds and exactly the base tree when it fails.
+package vectorgen
+
+//go:generate go run ./cmd/vectorgen -o ../../testdata/vectors
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+const (
+	// At is the verification time of every vector (--at).
+	At = "2026-06-01T00:00:00Z"
+	// Password encrypts the vector keys.
+	Password = "vectors"
+	// created is the creation time of every vector bundle.
+	created = 1767225600
+)
+
+// Trees writes the base tree, the target tree and another base (one byte differs) into
+// dir and returns their paths. The vectors are made from and applied to these trees.
+func Trees(dir string) (base, target, other string, err error) {
+	base, target, other = filepath.Join(dir, "base"), filepath.Join(dir, "target"), filepath.Join(dir, "other")
+	rng := rand.New(rand.NewSource(42))
+	lib := make([]byte, 48<<10)
+	rng.Read(lib)
+	newLib := bytes.Clone(lib)
+	copy(newLib[20000:], "bounds check added here")
+	otherLib := bytes.Clone(lib)
+	otherLib[100] ^= 1
+	trees := []struct {
+		root  string
+		files map[string][]byte
+		link  string
+	}{
+		{base, map[string][]byte{"usr/lib/libdemo.so.1": lib, "usr/lib/old.conf": []byte("old\n")}, "libdemo.so.1"},
+		{target, map[string][]byte{"usr/lib/libdemo.so.1": newLib, "usr/lib/new.conf": []byte("new\n")}, "./libdemo.so.1"},
+		{other, map[string][]byte{"usr/lib/libdemo.so.1": otherLib, "usr/lib/old.conf": []byte("old\n")}, ""},
+	}
+	for _, tr := range trees {
+		for name, data := range tr.files {
+			p := filepath.Join(tr.root, name)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return "", "", "", err
+			}
+			if err := os.WriteFile(p, data, 0o644); err != nil {
+				return "", "", "", err
+			}
+		}
+		if tr.link != "" {
+			if err := os.Symlink(tr.link, filepath.Join(tr.root, "usr/lib/libdemo.so")); err != nil {
+				return "", "", "", err
+			}
+		}
+	}
+	return base, target, other, nil
+}
+
+// Generate writes every vector into dir, replacing the vectors, policies and recall
+// list there. Keys under dir/keys are kept; missing ones are created.
+func Generate(dir string) error {
+	g, err := newGen(dir)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(g.tmp)
+	old, _ := filepath.Glob(filepath.Join(dir, "*.pkb"))
+	olds, _ := filepath.Glob(filepath.Join(dir, "*.want"))
+	for _, f := range append(old, olds...) {
+		if err := os.Remove(f); err != nil {
+			return err
+		}
+	}
+	vs, err := g.vectors()
+	if err != nil {
+		return err
+	}
+	sort.Slice(vs, func(i, j int) bool { return vs[i].name < vs[j].name })
+	for i, v := range vs {
+		if i > 0 && vs[i-1].name == v.name {
+			return fmt.Errorf("two vectors named %s", v.name)
+		}
+		if err := os.WriteFile(filepath.Join(dir, v.name+".pkb"), v.data, 0o644); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, v.name+".want"), v.want(), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// vector is one generated vector.
+type vector struct {
+	name   string
+	threat string // one line: what the vector attacks
+	data   []byte
+	policy string   // "" for policy.yaml
+	extra  []string // directives: flags, interrupt
+	expect []string // "COMMAND EXIT [SUBSTRING]" lines
+}
+
+func (v *vector) want() []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s: %s\n# Generated by internal/vectorgen; do not edit.\n", v.name, v.threat)
+	if v.policy != "" {
+		fmt.Fprintf(&b, "policy %s\n", v.policy)
+	}
+	for _, d := range v.extra {
+		b.WriteString(d + "\n")
+	}
+	for _, e := range v.expect {
+		b.WriteString(strings.TrimSpace(e) + "\n")
+	}
+	return []byte(b.String())
+}
+
+// outcome is the expected result of every command: inspect, then verify, extract and
+// apply (which always agree with extract).
+func outcome(inspect, verify, extract string) []string {
+	return []string{"inspect " + inspect, "verify " + verify, "extract " + extract, "apply " + extract}
+}
+
+// damaged: every command refuses the file as damaged (exit 3), saying substr.
+func damaged(substr string) []string {
+	s := "3 " + substr
+	return outcome(s, s, s)
+}
+
+// refused: the bundle reads fine but verification refuses it with code and substr.
+func refused(code int, substr string) []string {
+	s := fmt.Sprintf("%d %s", code, substr)
+	return outcome("0", s, s)
+}
