@@ -306,6 +306,11 @@ func (p *Publisher) Commit(ctx context.Context) (*Committed, error) {
 	if ttl == 0 {
 		ttl = DefaultTTL
 	}
+	if p.recall != nil {
+		if err := p.recall.CheckExpiry(now); err != nil {
+			return nil, fmt.Errorf("the channel's recall list: %w: publish a new one with --recall (machines refuse an expired list)", err)
+		}
+	}
 	p.ix.Sequence++
 	p.ix.Issued, p.ix.Expires = now.Format(time.RFC3339), now.Add(ttl).Format(time.RFC3339)
 	doc, err := MarshalIndex(p.ix)

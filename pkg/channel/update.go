@@ -191,6 +191,10 @@ func Update(ctx context.Context, r *Repo, t *install.Target, o *UpdateOptions) (
 		if err != nil {
 			return nil, err
 		}
+		// An expired list is refused, not dropped: dropping it would un-recall what it names.
+		if err := l.CheckExpiry(at); err != nil {
+			return nil, &verify.Error{Check: verify.CheckRecall, Err: fmt.Errorf("the channel's %w", err)}
+		}
 		if err := t.SetRecall(recallOf(l)); err != nil {
 			return nil, err
 		}
