@@ -14,6 +14,7 @@ import (
 
 	"github.com/patchkit/patchkit/internal/countio"
 	"github.com/patchkit/patchkit/pkg/bundle"
+	"github.com/patchkit/patchkit/pkg/channel"
 	"github.com/patchkit/patchkit/pkg/install"
 	"github.com/patchkit/patchkit/pkg/verify"
 	"github.com/spf13/cobra"
@@ -26,6 +27,8 @@ const (
 	exitUsage       = 2
 	exitVerify      = 3
 	exitRecalled    = 4
+	exitUnavailable = 5   // a channel's registry cannot be reached: try again later
+	exitAvailable   = 100 // update --check: updates are available
 	exitInterrupted = 130
 )
 
@@ -35,7 +38,9 @@ const exitStatusHelp = `EXIT STATUS
   2    usage error (unknown flag, missing argument, conflicting options)
   3    verification or integrity failure (damaged bundle, digest or signature
        mismatch, untrusted signer, wrong base tree)
-  4    the bundle is recalled or expired
+  4    the bundle is recalled or expired (a channel index: stale)
+  5    a channel's registry cannot be reached (update, publish, pull): try later
+  100  update --check: updates are available
   130  interrupted
 `
 
@@ -121,10 +126,23 @@ func exitCode(err error) int {
 		ve *verify.Error
 		pe *install.PathError
 		se *install.StateError
+		ce *channel.Error
 	)
 	switch {
 	case errors.As(err, &ue), errors.Is(err, install.ErrStateDirOverlap):
 		return exitUsage
+	case errors.Is(err, errAvailable):
+		return exitAvailable
+	case errors.As(err, &ce):
+		switch ce.Kind {
+		case channel.KindUnavailable:
+			return exitUnavailable
+		case channel.KindDenied:
+			return exitError
+		case channel.KindStale:
+			return exitRecalled
+		}
+		return exitVerify
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
 	case errors.Is(err, verify.ErrRecalled), errors.Is(err, verify.ErrExpired):

@@ -58,6 +58,9 @@ signatures, then one compressed payload per changed file. See docs/format.md.`,
 		recall,
 		newKeyCmd(g),
 		newVersionCmd(g),
+		newPublishCmd(g),
+		newPullCmd(g),
+		newUpdateCmd(g),
 		newManCmd(cmd),
 	)
 	return cmd

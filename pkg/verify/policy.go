@@ -43,6 +43,9 @@ type Policy struct {
 	// Setting it lower is an explicit choice: that many signers can then publish a list,
 	// with any sequence (docs/signing.md).
 	RecallThreshold int
+	// AutoInstall says whether "patchkit update" installs what its channel offers (nil or
+	// true) or only reports it (false), like --check.
+	AutoInstall *bool
 }
 
 // TrustedKey is a public key a policy trusts.
@@ -250,6 +253,7 @@ type PolicyFile struct {
 	MaxAge            string              `json:"max_age,omitempty"` // Go duration, or a number of days as "30d"
 	RecallLists       []string            `json:"recall_lists,omitempty"`
 	RecallThreshold   int                 `json:"recall_threshold,omitempty"`
+	AutoInstall       *bool               `json:"auto_install,omitempty"` // channel update: install, or only report (false)
 }
 
 // PolicyKey is a trusted key in a policy file: a PEM file or inline PEM text.
@@ -299,6 +303,7 @@ func ParsePolicy(b []byte, dir string) (*Policy, error) {
 	p := &Policy{
 		Identities: f.Identities, Threshold: f.Threshold, InsecureIgnoreSCT: f.InsecureIgnoreSCT, Components: f.Components,
 		BaseVersions: f.BaseVersions, MinSequence: f.MinSequence, RecallThreshold: f.RecallThreshold,
+		AutoInstall: f.AutoInstall,
 	}
 	var err error
 	for i, k := range f.Keys {
