@@ -567,3 +567,32 @@ func firstFlags(t *testing.T, patch []byte) byte {
 	}
 	return b[0]
 }
+
+// TestGlobalMap checks the whole-file x86 map (flagGlobal): with segments
+// small enough that most targets lie outside a segment's own ops, the first
+// segment sends the map, and it pays.
+func TestGlobalMap(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(23, 24))
+	ins := map[int]int{}
+	for range 40 {
+		ins[r.IntN(20000)] = 1 + r.IntN(5)
+	}
+	old, nw := fakeELF(r, 20000, ins, true)
+	ops := plan(old, nw, false)
+	for _, target := range []int{segmentTarget, 4 << 10} {
+		patch, err := encodeSegments(old, nw, ops, target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := apply(t, old, patch, len(nw))
+		if err != nil || !bytes.Equal(got, nw) {
+			t.Fatalf("segments of %d bytes: round trip failed: %v", target, err)
+		}
+		f := firstFlags(t, patch)
+		t.Logf("segments of %d bytes: patch %d bytes, first flags %#x", target, len(patch), f)
+		if global := f&flagGlobal != 0; global != (target < segmentTarget) {
+			t.Errorf("segments of %d bytes: global map sent: %v", target, global)
+		}
+	}
+}

@@ -244,6 +244,13 @@ func buildMap(ctrl []byte, oldPos, newPos, oldSize, newSize int64) relMap {
 		}
 		oldPos += seek
 	}
+	return m.disjoint()
+}
+
+// disjoint sorts the entries by start, stably, and makes the ranges
+// disjoint: where ranges overlap, the one that starts first (then the
+// earlier one) keeps the overlap.
+func (m relMap) disjoint() relMap {
 	slices.SortStableFunc(m, func(a, b mapEntry) int {
 		switch {
 		case a.start < b.start:
@@ -253,8 +260,6 @@ func buildMap(ctrl []byte, oldPos, newPos, oldSize, newSize int64) relMap {
 		}
 		return 0
 	})
-	// Make the ranges disjoint: where ranges overlap, the one that starts
-	// first (then the earlier op) keeps the overlap.
 	out := m[:0]
 	for _, e := range m {
 		if n := len(out); n > 0 && e.start < out[n-1].end {
@@ -268,9 +273,49 @@ func buildMap(ctrl []byte, oldPos, newPos, oldSize, newSize int64) relMap {
 	return out
 }
 
+// globalMap is the encoder's whole-file map: the add ops of all of ops
+// (from old and new position 0) as buildMap makes them, with neighbours
+// that move by the same amount merged over the gap between them, the
+// first maxMapEntries. Segments send it once (flagGlobal) so that fields
+// can be predicted whose target lies outside their own segment's ops.
+func globalMap(ops []op) relMap {
+	var m relMap
+	oldPos, newPos := 0, 0
+	for _, o := range ops {
+		if o.add >= mapMinAdd {
+			m = append(m, mapEntry{int64(oldPos), int64(oldPos + o.add), int64(newPos - oldPos)})
+		}
+		oldPos += o.add + o.seek
+		newPos += o.add + o.extra
+	}
+	return m.disjoint().merged()
+}
+
+// merged merges neighbours that move by the same amount over the gap
+// between them and keeps the first maxMapEntries.
+func (m relMap) merged() relMap {
+	out := m[:0]
+	for _, e := range m {
+		if n := len(out); n > 0 && out[n-1].d == e.d {
+			out[n-1].end = e.end
+			continue
+		}
+		out = append(out, e)
+	}
+	return out[:min(len(out), maxMapEntries)]
+}
+
 // delta returns how far old position t moved, using the last entry that
 // starts at or before t.
 func (m relMap) delta(t int64) (int64, bool) {
+	if i := m.find(t); i >= 0 {
+		return m[i].d, true
+	}
+	return 0, false
+}
+
+// find returns the index of the entry containing t, or -1.
+func (m relMap) find(t int64) int {
 	lo, hi := 0, len(m)
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
@@ -281,9 +326,9 @@ func (m relMap) delta(t int64) (int64, bool) {
 		}
 	}
 	if lo == 0 || t >= m[lo-1].end {
-		return 0, false
+		return -1
 	}
-	return m[lo-1].d, true
+	return lo - 1
 }
 
 // maxField is the widest field predict rewrites.
@@ -300,9 +345,10 @@ const maxField = 8
 // there; chunks of at least maxField bytes always make progress).
 // A predictor holds what both sides know to predict a segment's fields.
 type predictor struct {
-	base relMap   // from the segment's add ops
-	over relMap   // overrides sent in the segment, consulted first
-	elf  *elfInfo // nil: all code, addresses are file offsets
+	base   relMap   // from the segment's add ops
+	over   relMap   // overrides sent in the segment, consulted first
+	global relMap   // the last global map sent, consulted last
+	elf    *elfInfo // nil: all code, addresses are file offsets
 
 	// hit, when set (encoder only), is called for every predicted field:
 	// op position k, width w, target t, move used dt, predicted value.
@@ -314,7 +360,10 @@ func (p *predictor) move(t int64) (int64, bool) {
 	if d, ok := p.over.delta(t); ok {
 		return d, true
 	}
-	return p.base.delta(t)
+	if d, ok := p.base.delta(t); ok {
+		return d, true
+	}
+	return p.global.delta(t)
 }
 
 func (p *predictor) predict(pred []byte, c0, c1 int, src []byte, sbase int, n, next int, opOld, dcur int64) (int, int) {
@@ -459,22 +508,29 @@ func overrides(votes []vote, base relMap) relMap {
 }
 
 // appendOverrides encodes override entries: per entry, uvarint gap from the
-// previous end, uvarint length, varint move.
-func appendOverrides(b []byte, over relMap) []byte {
-	prev := int64(0)
+// previous end, uvarint length, varint move (with relative, the move's
+// difference from the previous entry's move, as global maps are sent).
+func appendOverrides(b []byte, over relMap, relative bool) []byte {
+	prev, prevD := int64(0), int64(0)
 	for _, e := range over {
 		b = binary.AppendUvarint(b, uint64(e.start-prev))
 		b = binary.AppendUvarint(b, uint64(e.end-e.start))
-		b = binary.AppendVarint(b, e.d)
+		if relative {
+			b = binary.AppendVarint(b, e.d-prevD)
+			prevD = e.d
+		} else {
+			b = binary.AppendVarint(b, e.d)
+		}
 		prev = e.end
 	}
 	return b
 }
 
-// parseOverrides decodes override entries, or reports false.
-func parseOverrides(b []byte) (relMap, bool) {
+// parseOverrides decodes override or (relative) global map entries, or
+// reports false.
+func parseOverrides(b []byte, relative bool) (relMap, bool) {
 	var over relMap
-	prev := int64(0)
+	prev, prevD := int64(0), int64(0)
 	for len(b) > 0 {
 		gap, n1 := binary.Uvarint(b)
 		if n1 <= 0 {
@@ -497,9 +553,64 @@ func parseOverrides(b []byte) (relMap, bool) {
 		if length > uint64(limit-start) {
 			return nil, false
 		}
+		if relative {
+			d += prevD // wraps: a move is only ever added to a value
+			prevD = d
+		}
 		end := start + int64(length)
 		over = append(over, mapEntry{start, end, d})
 		prev = end
 	}
 	return over, true
+}
+
+// normalized returns a copy of b (an x86-64 ELF file, laid out by e) with
+// every field predict could rewrite set to zero: rel32 and disp32 fields
+// in code, addresses in data, the .eh_frame_hdr table. Code that moved, and
+// whose calls and references therefore all changed, matches its old copy
+// exactly once both are normalized, so the matcher finds it as one long
+// match instead of many short ones; the encoder then codes the original
+// bytes against predictions, which get the fields right.
+func normalized(b []byte, e *elfInfo) []byte {
+	out := slices.Clone(b)
+	inLoad := func(v int64) bool {
+		for _, g := range e.segs {
+			if v >= g.vaddr && v-g.vaddr < max(g.memsz, g.filesz) {
+				return true
+			}
+		}
+		return false
+	}
+	n := int64(len(b))
+	for k := int64(0); k < n; {
+		kind, end := e.regionAt(k)
+		end = min(end, n)
+		switch kind {
+		case kindCode:
+			for k = max(k, 2); k+4 <= end; k++ {
+				b1, b2 := b[k-1], b[k-2]
+				if !maybeField[b1] {
+					continue
+				}
+				if b1 != 0xE8 && b1 != 0xE9 && !(b2 == 0x0F && b1&0xF0 == 0x80) && !(b1&0xC7 == 0x05 && relOps[b2]) {
+					continue
+				}
+				clear(out[k : k+4])
+				k += 3
+			}
+		case kindData:
+			for k += -k & 7; k+8 <= end; k += 8 {
+				v := int64(binary.LittleEndian.Uint64(b[k:]))
+				if v > 0 && v < 1<<47 && inLoad(v) {
+					clear(out[k : k+8])
+				}
+			}
+		case kindEhHdr:
+			for k += -(k - e.ehOff) & 3; k+4 <= end; k += 4 {
+				clear(out[k : k+4])
+			}
+		}
+		k = end
+	}
+	return out
 }
