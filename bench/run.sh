@@ -15,6 +15,7 @@
 #   TOOLS="patchkit hdiffz" ...     subset of: patchkit hdiffz bsdiff xdelta3 zstd
 #   WITH_CHROMIUM=1 bench/run.sh    the large Chromium 150 -> 156 pair only (fetched by
 #                                   bench/corpus.sh); bsdiff is skipped there (20+ min)
+#   CHECK_CORES=1 bench/run.sh      also diff with GOMAXPROCS=1 and check the patch is the same
 #   PEER_TOOLS=/dir                 where hdiffz and hpatchz are (default
 #                                   /work/shared/tools, else $PATH)
 #
@@ -139,6 +140,12 @@ for p in "${pairs[@]}"; do
       case $tool in
       patchkit)
         measure "$out/deltabench" diff "$old" "$new" "$patch"; cs=$secs cc=$cpu cm=$rss
+        if [ -n "${CHECK_CORES:-}" ]; then
+          GOMAXPROCS=1 "$out/deltabench" diff "$old" "$new" "$patch.1core"
+          same=yes; cmp -s "$patch" "$patch.1core" || same=NO
+          notes+=("patchkit patch of ${rel#./} byte-identical on 1 and 2 cores: $same")
+          rm -f "$patch.1core"
+        fi
         measure "$out/deltabench" apply "$old" "$patch" "$res" ;;
       hdiffz)
         measure "$HDIFFZ" -m-6 -SD -c-zstd-21-24 -p-1 "$old" "$new" "$patch"; cs=$secs cc=$cpu cm=$rss
