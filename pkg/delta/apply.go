@@ -247,6 +247,7 @@ func (a *applier) segment() error {
 			over:   over,
 			global: a.global,
 			elf:    a.elf,
+			limit:  a.oldSize,
 		}
 	}
 	for len(a.s[stCtrl]) > 0 {

@@ -596,3 +596,26 @@ func TestGlobalMap(t *testing.T) {
 		}
 	}
 }
+
+// TestPagedFind checks the page-indexed map lookup against the plain one.
+func TestPagedFind(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(25, 26))
+	for it := 0; it < 200; it++ {
+		var m relMap
+		pos := int64(r.IntN(100))
+		for range r.IntN(300) {
+			l := int64(1 + r.IntN(10000))
+			m = append(m, mapEntry{pos, pos + l, int64(r.IntN(9))})
+			pos += l + int64(r.IntN(3))*int64(r.IntN(5000))
+		}
+		limit := int64(r.IntN(3000000))
+		idx := m.pages(limit)
+		for range 5000 {
+			tt := int64(r.IntN(int(pos + 10000)))
+			if a, b := m.find(tt), m.findPaged(idx, tt); a != b {
+				t.Fatalf("t=%d find %d paged %d", tt, a, b)
+			}
+		}
+	}
+}

@@ -219,7 +219,7 @@ func (g *segment) x86(old, nw []byte, elf *elfInfo, global relMap, used []bool) 
 	if len(m) == 0 && len(global) == 0 {
 		return false
 	}
-	p := &predictor{base: m, elf: elf, global: global}
+	p := &predictor{base: m, elf: elf, global: global, limit: int64(len(old))}
 	var votes []vote
 	var newPos int
 	p.hit = func(k, w int, t, dt int64, pred uint64) {
@@ -263,7 +263,7 @@ func (g *segment) x86(old, nw []byte, elf *elfInfo, global relMap, used []bool) 
 	}
 	p.hit = nil
 	if over := overrides(votes, m); len(over) > 0 {
-		p.over = over
+		p.over, p.indexed = over, false
 		h := recode()
 		h.over = appendOverrides(nil, over, false)
 		if cost(h) < cost(best) {

@@ -43,13 +43,16 @@ var relOps = func() (t [256]bool) {
 	return
 }()
 
-// maybeField marks the bytes that may end an opcode followed by a 32-bit
-// displacement: a quick filter before the exact test in predict.
-var maybeField = func() (t [256]bool) {
-	for b := range 256 {
-		t[b] = b == 0xE8 || b == 0xE9 || b&0xF0 == 0x80 || b&0xC7 == 0x05
+// fieldAfter[b2<<8|b1] reports whether a 32-bit displacement field follows
+// the bytes b2, b1 (see docs/delta.md, Fields: code).
+var fieldAfter = func() *[1 << 16]bool {
+	var t [1 << 16]bool
+	for b2 := range 256 {
+		for b1 := range 256 {
+			t[b2<<8|b1] = b1 == 0xE8 || b1 == 0xE9 || b2 == 0x0F && b1&0xF0 == 0x80 || b1&0xC7 == 0x05 && relOps[b2]
+		}
 	}
-	return
+	return &t
 }()
 
 // isX86_64ELF reports whether b starts like an x86-64 ELF file.
@@ -350,6 +353,10 @@ type predictor struct {
 	global relMap   // the last global map sent, consulted last
 	elf    *elfInfo // nil: all code, addresses are file offsets
 
+	limit   int64        // old size: maps are page-indexed up to here
+	indexed bool         // idx is built (clear it when a map changes)
+	idx     [3]pageIndex // of over, base, global
+
 	// hit, when set (encoder only), is called for every predicted field:
 	// op position k, width w, target t, move used dt, predicted value.
 	hit func(k, w int, t, dt int64, pred uint64)
@@ -357,13 +364,67 @@ type predictor struct {
 
 // move returns how far old position t moved.
 func (p *predictor) move(t int64) (int64, bool) {
-	if d, ok := p.over.delta(t); ok {
-		return d, true
+	if !p.indexed {
+		p.idx = [3]pageIndex{p.over.pages(p.limit), p.base.pages(p.limit), p.global.pages(p.limit)}
+		p.indexed = true
 	}
-	if d, ok := p.base.delta(t); ok {
-		return d, true
+	if i := p.over.findPaged(p.idx[0], t); i >= 0 {
+		return p.over[i].d, true
 	}
-	return p.global.delta(t)
+	if i := p.base.findPaged(p.idx[1], t); i >= 0 {
+		return p.base[i].d, true
+	}
+	if i := p.global.findPaged(p.idx[2], t); i >= 0 {
+		return p.global[i].d, true
+	}
+	return 0, false
+}
+
+// A pageIndex speeds up lookups in a relMap: entry idx[p] is the first
+// whose end is past page p's start (pages of 1<<pageShift bytes).
+type pageIndex []int32
+
+const pageShift = 12
+
+// pages indexes m up to min(limit, its last end); nil without limit.
+func (m relMap) pages(limit int64) pageIndex {
+	if len(m) == 0 || limit <= 0 {
+		return nil
+	}
+	np := int(min(limit, m[len(m)-1].end)>>pageShift) + 1
+	idx := make(pageIndex, np+1)
+	i := 0
+	for p := range idx {
+		start := int64(p) << pageShift
+		for i < len(m) && m[i].end <= start {
+			i++
+		}
+		idx[p] = int32(i)
+	}
+	return idx
+}
+
+// findPaged is find through idx (m sorted and disjoint, as every map is).
+func (m relMap) findPaged(idx pageIndex, t int64) int {
+	p := t >> pageShift
+	if t < 0 || p+1 >= int64(len(idx)) {
+		return m.find(t)
+	}
+	// The entry holding t ends past the page's start, and is at most the
+	// first entry ending past the next page's start.
+	lo, hi := int(idx[p]), min(int(idx[p+1])+1, len(m))
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if m[mid].end > t {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	if lo < len(m) && m[lo].start <= t && t < m[lo].end {
+		return lo
+	}
+	return -1
 }
 
 func (p *predictor) predict(pred []byte, c0, c1 int, src []byte, sbase int, n, next int, opOld, dcur int64) (int, int) {
@@ -375,17 +436,15 @@ func (p *predictor) predict(pred []byte, c0, c1 int, src []byte, sbase int, n, n
 		var w int // width of a hit at k, 0 for none
 		switch kind {
 		case kindCode:
-			for k = max(k, 2); k < end && k+4 <= n; k++ {
-				b1 := src[k-1-sbase]
-				if !maybeField[b1] {
-					continue
-				}
-				b2 := src[k-2-sbase]
-				if b1 != 0xE8 && b1 != 0xE9 && !(b2 == 0x0F && b1&0xF0 == 0x80) && !(b1&0xC7 == 0x05 && relOps[b2]) {
+			// One region lies in one load segment: vaddr is a shift.
+			k = max(k, 2)
+			vd := e.vaddr(opOld+int64(k)) - (opOld + int64(k))
+			for ; k < end && k+4 <= n; k++ {
+				if !fieldAfter[uint16(src[k-2-sbase])<<8|uint16(src[k-1-sbase])] {
 					continue
 				}
 				v := int32(binary.LittleEndian.Uint32(src[k-sbase:]))
-				t := e.fileOff(e.vaddr(opOld+int64(k)) + 4 + int64(v))
+				t := e.fileOff(opOld + int64(k) + vd + 4 + int64(v))
 				dt, ok := p.move(t)
 				if !ok {
 					continue
@@ -588,11 +647,7 @@ func normalized(b []byte, e *elfInfo) []byte {
 		switch kind {
 		case kindCode:
 			for k = max(k, 2); k+4 <= end; k++ {
-				b1, b2 := b[k-1], b[k-2]
-				if !maybeField[b1] {
-					continue
-				}
-				if b1 != 0xE8 && b1 != 0xE9 && !(b2 == 0x0F && b1&0xF0 == 0x80) && !(b1&0xC7 == 0x05 && relOps[b2]) {
+				if !fieldAfter[uint16(b[k-2])<<8|uint16(b[k-1])] {
 					continue
 				}
 				clear(out[k : k+4])
