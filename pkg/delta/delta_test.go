@@ -341,6 +341,26 @@ func TestApplyRejects(t *testing.T) {
 	check("no override entries", small, ovr(flagX86|flagOverrides, nil), 10)
 	check("override past limit", small, ovr(flagX86|flagOverrides, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 1, 0}), 10)
 	check("unknown flags", small, append(append([]byte(magic), version, 10, 10, 0x80), 0, 0, 0, 0), 10)
+	// A global map stream (flagGlobal) follows the overrides, if any.
+	gm := func(flags byte, entries []byte) []byte {
+		p := ovr(flags&^flagGlobal, []byte{0, 4, 2})
+		at := len(magic) + 4
+		if flags&flagOverrides != 0 {
+			at += 4
+		}
+		p[len(magic)+3] = flags
+		g := append([]byte{byte(len(entries) << 1)}, entries...)
+		return append(p[:at:at], append(g, p[at:]...)...)
+	}
+	for _, f := range []byte{flagX86 | flagGlobal, flagX86 | flagOverrides | flagGlobal, flagGlobal} {
+		if got, err := apply(t, small, gm(f, []byte{0, 4, 2, 2, 2, 0x7f}), 10); err != nil || !bytes.Equal(got, small) {
+			t.Fatalf("hand-made patch with flags %#x and a global map: %v", f, err)
+		}
+	}
+	check("empty global entry", small, gm(flagX86|flagGlobal, []byte{0, 0, 2}), 10)
+	check("no global entries", small, gm(flagX86|flagGlobal, nil), 10)
+	check("global entry cut", small, gm(flagX86|flagGlobal, []byte{0, 4}), 10)
+	check("global past limit", small, gm(flagX86|flagGlobal, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 1, 0}), 10)
 }
 
 func appendUvarint(b []byte, vs ...uint64) []byte {
