@@ -21,9 +21,10 @@ PAIRS=(
   "libssl3 libssl3 3.0.17-1~deb12u2 3.0.20-1~deb12u2 3.0.22-1~deb12u2"
   "libnss3 libnss3 2:3.87.1-1+deb12u2 2:3.87.1-1+deb12u4"
 )
-[ -z "${WITH_CHROMIUM:-}" ] || PAIRS+=("chromium chromium 150.0.7871.100-1~deb12u1 156.0.8078.108-1~deb12u1")
+[ -z "${WITH_CHROMIUM:-}" ] || PAIRS+=("chromium chromium 150.0.7871.100-1~deb12u1 156.0.8078.114-1~deb12u1")
 
 updated=${NO_APT_UPDATE:-}
+gone=()
 for line in "${PAIRS[@]}"; do
   read -r name pkg vers <<<"$line"
   for v in $vers; do
@@ -33,8 +34,11 @@ for line in "${PAIRS[@]}"; do
       deb=$(ls "${pkg}_${v/:/%3a}_"*.deb 2>/dev/null || true)   # apt writes ':' as %3a
       if [ -z "$deb" ]; then
         [ -n "$updated" ] || { apt-get update -qq; updated=1; }
-        if ! apt-get download -qq -o APT::Sandbox::User=root "${pkg}=${v}"; then
-          echo "corpus.sh: skip: ${pkg}=${v} is not served" >&2
+        if ! apt-get download -qq -o APT::Sandbox::User=root "${pkg}=${v}" 2>/dev/null; then
+          served=$(apt-cache madison "$pkg" 2>/dev/null | awk -F'|' '{gsub(/ /, "", $2); printf "%s ", $2}')
+          echo "corpus.sh: pinned version ${pkg}=${v} is no longer served by the archive" \
+            "(served now: ${served:-none}); skipping it: update PAIRS in bench/corpus.sh" >&2
+          gone+=("${pkg}=${v}")
           continue
         fi
         deb=$(ls "${pkg}_${v/:/%3a}_"*.deb)
@@ -46,3 +50,6 @@ for line in "${PAIRS[@]}"; do
     echo "$name ${v#*:} $out"
   done
 done
+if [ ${#gone[@]} -gt 0 ]; then
+  echo "corpus.sh: ${#gone[@]} pinned version(s) not served, their pairs are missing: ${gone[*]}" >&2
+fi

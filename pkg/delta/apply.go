@@ -28,7 +28,7 @@ const (
 // Apply writes the result of applying patch to old into w. newSize is the
 // target size the caller expects: Apply fails if the patch would produce more
 // or fewer bytes, is malformed or truncated, or reads old out of range. It
-// holds one segment of the patch (at most 16 MiB of streams) and a small
+// holds one segment of the patch (at most 64 MiB of streams) and a small
 // buffer in memory, whatever the file sizes.
 func Apply(w io.Writer, old io.ReaderAt, oldSize int64, patch io.Reader, newSize int64) error {
 	if oldSize < 0 || newSize < 0 || oldSize > maxFileSize || newSize > maxFileSize {
@@ -64,6 +64,7 @@ type applier struct {
 	s           [numStreams][]byte // unread part of each stream
 	x86         bool               // segment predicts x86-64 displacements
 	p           predictor          // of the current x86 segment
+	global      relMap             // the last global map sent (flagGlobal)
 	elf         *elfInfo           // old's layout, read at the first x86 segment
 	haveELF     bool
 }
@@ -213,10 +214,21 @@ func (a *applier) segment() error {
 			return err
 		}
 		var ok bool
-		if over, ok = parseOverrides(b); !ok || len(over) == 0 {
+		if over, ok = parseOverrides(b, false); !ok || len(over) == 0 {
 			return corrupt("bad override stream")
 		}
 		total = uint64(len(b))
+	}
+	if flags&flagGlobal != 0 {
+		b, err := a.stream(maxSegmentRaw - total)
+		if err != nil {
+			return err
+		}
+		var ok bool
+		if a.global, ok = parseOverrides(b, true); !ok || len(a.global) == 0 {
+			return corrupt("bad global map stream")
+		}
+		total += uint64(len(b))
 	}
 	for i := range a.s {
 		if a.s[i], err = a.stream(maxSegmentRaw - total); err != nil {
@@ -231,9 +243,11 @@ func (a *applier) segment() error {
 			a.elf, a.haveELF = readELF(a.old, a.oldSize), true
 		}
 		a.p = predictor{
-			base: buildMap(a.s[stCtrl], a.oldPos, a.out, a.oldSize, a.newSize),
-			over: over,
-			elf:  a.elf,
+			base:   buildMap(a.s[stCtrl], a.oldPos, a.out, a.oldSize, a.newSize),
+			over:   over,
+			global: a.global,
+			elf:    a.elf,
+			limit:  a.oldSize,
 		}
 	}
 	for len(a.s[stCtrl]) > 0 {

@@ -341,6 +341,26 @@ func TestApplyRejects(t *testing.T) {
 	check("no override entries", small, ovr(flagX86|flagOverrides, nil), 10)
 	check("override past limit", small, ovr(flagX86|flagOverrides, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 1, 0}), 10)
 	check("unknown flags", small, append(append([]byte(magic), version, 10, 10, 0x80), 0, 0, 0, 0), 10)
+	// A global map stream (flagGlobal) follows the overrides, if any.
+	gm := func(flags byte, entries []byte) []byte {
+		p := ovr(flags&^flagGlobal, []byte{0, 4, 2})
+		at := len(magic) + 4
+		if flags&flagOverrides != 0 {
+			at += 4
+		}
+		p[len(magic)+3] = flags
+		g := append([]byte{byte(len(entries) << 1)}, entries...)
+		return append(p[:at:at], append(g, p[at:]...)...)
+	}
+	for _, f := range []byte{flagX86 | flagGlobal, flagX86 | flagOverrides | flagGlobal, flagGlobal} {
+		if got, err := apply(t, small, gm(f, []byte{0, 4, 2, 2, 2, 0x7f}), 10); err != nil || !bytes.Equal(got, small) {
+			t.Fatalf("hand-made patch with flags %#x and a global map: %v", f, err)
+		}
+	}
+	check("empty global entry", small, gm(flagX86|flagGlobal, []byte{0, 0, 2}), 10)
+	check("no global entries", small, gm(flagX86|flagGlobal, nil), 10)
+	check("global entry cut", small, gm(flagX86|flagGlobal, []byte{0, 4}), 10)
+	check("global past limit", small, gm(flagX86|flagGlobal, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 1, 0}), 10)
 }
 
 func appendUvarint(b []byte, vs ...uint64) []byte {
@@ -566,4 +586,56 @@ func firstFlags(t *testing.T, patch []byte) byte {
 		b = b[n:]
 	}
 	return b[0]
+}
+
+// TestGlobalMap checks the whole-file x86 map (flagGlobal): with segments
+// small enough that most targets lie outside a segment's own ops, the first
+// segment sends the map, and it pays.
+func TestGlobalMap(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(23, 24))
+	ins := map[int]int{}
+	for range 40 {
+		ins[r.IntN(20000)] = 1 + r.IntN(5)
+	}
+	old, nw := fakeELF(r, 20000, ins, true)
+	ops := plan(old, nw, false)
+	for _, target := range []int{segmentTarget, 4 << 10} {
+		patch, err := encodeSegments(old, nw, ops, target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := apply(t, old, patch, len(nw))
+		if err != nil || !bytes.Equal(got, nw) {
+			t.Fatalf("segments of %d bytes: round trip failed: %v", target, err)
+		}
+		f := firstFlags(t, patch)
+		t.Logf("segments of %d bytes: patch %d bytes, first flags %#x", target, len(patch), f)
+		if global := f&flagGlobal != 0; global != (target < segmentTarget) {
+			t.Errorf("segments of %d bytes: global map sent: %v", target, global)
+		}
+	}
+}
+
+// TestPagedFind checks the page-indexed map lookup against the plain one.
+func TestPagedFind(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(25, 26))
+	for it := 0; it < 200; it++ {
+		var m relMap
+		pos := int64(r.IntN(100))
+		for range r.IntN(300) {
+			l := int64(1 + r.IntN(10000))
+			m = append(m, mapEntry{pos, pos + l, int64(r.IntN(9))})
+			pos += l + int64(r.IntN(3))*int64(r.IntN(5000))
+		}
+		limit := int64(r.IntN(3000000))
+		idx := m.pages(limit)
+		for range 5000 {
+			tt := int64(r.IntN(int(pos + 10000)))
+			if a, b := m.find(tt), m.findPaged(idx, tt); a != b {
+				t.Fatalf("t=%d find %d paged %d", tt, a, b)
+			}
+		}
+	}
 }

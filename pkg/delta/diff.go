@@ -4,14 +4,23 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"sync"
 )
 
-// saMaxOld is the largest old file matched through a suffix array (exact
-// longest matches, about 5 bytes of memory per old byte and ~100 ns per
-// byte to build). Larger files use block pre-matching, which is fast and
-// small for the near-identical rebuilds that dominate large libraries.
-const saMaxOld = 48 << 20
+// Old files are matched through a suffix array (SA-IS: exact longest
+// matches, 4 bytes per old byte and ~100 ns per byte to build). Above
+// saMaxOld, the scan searches sparsely and x86-64 code is matched with its
+// displacements set aside (largeScan, normalized); above saMaxAll, a block
+// index (HDiffPatch-style, 16 bytes of table per 32-byte block) keeps the
+// memory small. Large files that differ in place in only a few bytes (the
+// rebuilds of 90 MB libraries) are matched along the diagonal.
+const (
+	saMaxOld = 48 << 20
+	saMaxAll = 1 << 30
+
+	largeSearchMax = 4 << 10 // longest match one search finds above saMaxOld
+)
 
 // parallelMin is the new size from which Diff scans two halves of new
 // concurrently. The split is fixed by the input, not by the core count, so
@@ -24,7 +33,12 @@ func Diff(old, new []byte) ([]byte, error) {
 	if len(old) > maxDiffSize || len(new) > maxDiffSize {
 		return nil, fmt.Errorf("diffing %d against %d bytes: larger than %d bytes", len(new), len(old), maxDiffSize)
 	}
-	ops := plan(old, new, len(old) > saMaxOld)
+	ops := plan(old, new, len(old) > saMaxAll)
+	if len(old) > saMaxOld {
+		// The suffix array and the normalized copies (gigabytes for a
+		// browser) are garbage now: free them before encoding allocates.
+		runtime.GC()
+	}
 	return encode(old, new, ops)
 }
 
@@ -43,16 +57,40 @@ func plan(old, nw []byte, blocks bool) []op {
 		return []op{{extra: len(nw)}}
 	}
 	var m matcher
+	opts := denseScan
 	switch {
-	case blocks && nearlyInPlace(old, nw):
+	case len(old) > saMaxOld && nearlyInPlace(old, nw):
 		m = diagonal(old)
 	case blocks:
 		m = newBlockMatcher(old)
 	default:
-		m = newSAMatcher(old)
+		if len(old) > saMaxOld {
+			opts = largeScan
+			// Match large x86-64 code with its displacements and
+			// addresses set aside; the ops then apply to the real bytes.
+			// (On libraries this costs more than it finds: exact
+			// displacements tell look-alike code apart.)
+			if isX86_64ELF(old) && isX86_64ELF(nw) {
+				eo := readELF(bytes.NewReader(old), int64(len(old)))
+				en := readELF(bytes.NewReader(nw), int64(len(nw)))
+				if eo != nil && en != nil {
+					old = normalized(old, eo)
+					m = newSAMatcher(old)
+					nw = normalized(nw, en)
+				}
+			}
+		}
+		if m == nil {
+			m = newSAMatcher(old)
+		}
+		if opts.stride > 1 {
+			// Long repeats (relocation tables, once normalized) would
+			// make every search compare megabytes.
+			m.(*saMatcher).limit = largeSearchMax
+		}
 	}
 	if len(nw) < parallelMin {
-		ops, _ := scan(m, old, nw, 0, len(nw), 0)
+		ops, _ := scan(m, old, nw, 0, len(nw), 0, opts)
 		return normalize(ops)
 	}
 	mid := len(nw) / 2
@@ -62,9 +100,9 @@ func plan(old, nw []byte, blocks bool) []op {
 	start2 := min(mid, len(old))
 	go func() {
 		defer wg.Done()
-		ops2, _ = scan(m, old, nw, mid, len(nw), start2)
+		ops2, _ = scan(m, old, nw, mid, len(nw), start2, opts)
 	}()
-	ops1, end1 := scan(m, old, nw, 0, mid, 0)
+	ops1, end1 := scan(m, old, nw, 0, mid, 0, opts)
 	wg.Wait()
 	ops1[len(ops1)-1].seek = start2 - end1
 	return normalize(append(ops1, ops2...))
@@ -130,13 +168,14 @@ func normalize(ops []op) []op {
 type segment struct {
 	s              [numStreams][]byte
 	over           []byte // x86 override entries, if any
+	glob           []byte // the global x86 map, in the segment that sends it
 	flags          byte
 	oldPos, newPos int  // positions at the start of the segment
 	ops            []op // as split into the segment
 }
 
 func (g *segment) size() int {
-	n := len(g.over)
+	n := len(g.over) + len(g.glob)
 	for _, b := range g.s {
 		n += len(b)
 	}
@@ -172,12 +211,15 @@ func (g *segment) run(base, nw []byte) int {
 // x86 recodes the runs of g against x86 displacement predictions, with
 // override entries when they pay. It reports whether that made the runs and
 // differences smaller.
-func (g *segment) x86(old, nw []byte, elf *elfInfo) bool {
+//
+// With used set, it only marks the global map entries that predicted a
+// field exactly where the segment's own map did not, and changes nothing.
+func (g *segment) x86(old, nw []byte, elf *elfInfo, global relMap, used []bool) bool {
 	m := buildMap(g.s[stCtrl], int64(g.oldPos), int64(g.newPos), int64(len(old)), int64(len(nw)))
-	if len(m) == 0 {
+	if len(m) == 0 && len(global) == 0 {
 		return false
 	}
-	p := &predictor{base: m, elf: elf}
+	p := &predictor{base: m, elf: elf, global: global, limit: int64(len(old))}
 	var votes []vote
 	var newPos int
 	p.hit = func(k, w int, t, dt int64, pred uint64) {
@@ -186,6 +228,14 @@ func (g *segment) x86(old, nw []byte, elf *elfInfo) bool {
 			miss = int64(int32(binary.LittleEndian.Uint32(nw[newPos+k:]) - uint32(pred)))
 		} else {
 			miss = int64(binary.LittleEndian.Uint64(nw[newPos+k:]) - pred)
+		}
+		if used != nil {
+			if _, local := m.delta(t); miss == 0 && !local {
+				if i := global.find(t); i >= 0 {
+					used[i] = true
+				}
+			}
+			return
 		}
 		votes = append(votes, vote{t, dt + miss})
 	}
@@ -208,11 +258,14 @@ func (g *segment) x86(old, nw []byte, elf *elfInfo) bool {
 	}
 	cost := func(h *segment) int { return len(h.s[stRuns]) + len(h.s[stDiff]) + len(h.over) }
 	best := recode()
+	if used != nil {
+		return false
+	}
 	p.hit = nil
 	if over := overrides(votes, m); len(over) > 0 {
-		p.over = over
+		p.over, p.indexed = over, false
 		h := recode()
-		h.over = appendOverrides(nil, over)
+		h.over = appendOverrides(nil, over, false)
 		if cost(h) < cost(best) {
 			best = h
 		}
@@ -231,6 +284,11 @@ func (g *segment) x86(old, nw []byte, elf *elfInfo) bool {
 
 // encode writes the header and the segments for ops.
 func encode(old, nw []byte, ops []op) ([]byte, error) {
+	return encodeSegments(old, nw, ops, segmentTarget)
+}
+
+// encodeSegments is encode with segments of about target raw bytes.
+func encodeSegments(old, nw []byte, ops []op, target int) ([]byte, error) {
 	out := append([]byte(magic), version)
 	out = binary.AppendUvarint(out, uint64(len(old)))
 	out = binary.AppendUvarint(out, uint64(len(nw)))
@@ -251,7 +309,7 @@ func encode(old, nw []byte, ops []op) ([]byte, error) {
 			newPos += n
 			oldPos += n
 			pendAdd += n
-			if newPos < end && g.size() >= segmentTarget {
+			if newPos < end && g.size() >= target {
 				g.ctrl(pendAdd, 0, 0)
 				pendAdd = 0
 				flush()
@@ -265,7 +323,7 @@ func encode(old, nw []byte, ops []op) ([]byte, error) {
 			g.s[stExtra] = append(g.s[stExtra], nw[newPos:newPos+n]...)
 			newPos += n
 			pendExtra += n
-			if newPos < end && g.size() >= segmentTarget {
+			if newPos < end && g.size() >= target {
 				g.ctrl(pendAdd, pendExtra, 0)
 				pendAdd, pendExtra = 0, 0
 				flush()
@@ -273,7 +331,7 @@ func encode(old, nw []byte, ops []op) ([]byte, error) {
 		}
 		g.ctrl(pendAdd, pendExtra, o.seek)
 		oldPos += o.seek
-		if g.size() >= segmentTarget {
+		if g.size() >= target {
 			flush()
 		}
 	}
@@ -288,28 +346,65 @@ func encode(old, nw []byte, ops []op) ([]byte, error) {
 	// many enough for it to matter.
 	if isX86_64ELF(old) {
 		elf := readELF(bytes.NewReader(old), int64(len(old)))
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 2)
-		for _, g := range segs {
-			if len(g.s[stDiff]) >= x86MinDiff {
-				wg.Add(1)
-				sem <- struct{}{}
-				go func() {
-					defer wg.Done()
-					g.x86(old, nw, elf)
-					<-sem
-				}()
+		// With several segments, send the whole file's map once, in the
+		// first: a segment's own ops cover a small part of the targets.
+		x86 := func(global relMap, used [][]bool) {
+			var wg sync.WaitGroup
+			sem := make(chan struct{}, 2)
+			for i, g := range segs {
+				if len(g.s[stDiff]) >= x86MinDiff {
+					wg.Add(1)
+					sem <- struct{}{}
+					go func() {
+						defer wg.Done()
+						var u []bool
+						if used != nil {
+							u = make([]bool, len(global))
+							used[i] = u
+						}
+						g.x86(old, nw, elf, global, u)
+						<-sem
+					}()
+				}
+			}
+			wg.Wait()
+		}
+		// With several segments, send the whole file's map once, in the
+		// first: a segment's own ops cover a small part of the targets.
+		// Only the entries that predict a field no segment's own map does
+		// are worth their bytes: a dry run finds them.
+		var global relMap
+		if len(segs) > 1 {
+			global = globalMap(ops)
+			used := make([][]bool, len(segs))
+			x86(global, used)
+			keep := global[:0]
+			for j, e := range global {
+				for _, u := range used {
+					if u != nil && u[j] {
+						keep = append(keep, e)
+						break
+					}
+				}
+			}
+			global = keep.merged()
+			gb := appendOverrides(nil, global, true)
+			if len(global) > 0 && segs[0].size()+len(gb) <= maxSegmentRaw {
+				segs[0].glob = gb
+				segs[0].flags |= flagGlobal
+			} else {
+				global = nil
 			}
 		}
-		wg.Wait()
+		x86(global, nil)
 	}
 
 	// Compress every stream of every segment, two at a time.
 	type job struct{ raw, comp []byte }
-	const perSeg = numStreams + 1 // overrides, then the streams
+	const perSeg = numStreams + 2 // overrides, global map, then the streams
 	jobs := make([]job, 0, len(segs)*perSeg)
 	for _, g := range segs {
-		jobs = append(jobs, job{raw: g.over})
+		jobs = append(jobs, job{raw: g.over}, job{raw: g.glob})
 		for _, b := range g.s {
 			jobs = append(jobs, job{raw: b})
 		}
@@ -335,9 +430,14 @@ func encode(old, nw []byte, ops []op) ([]byte, error) {
 	wg.Wait()
 	for i, j := range jobs {
 		g := segs[i/perSeg]
-		if i%perSeg == 0 {
+		switch i % perSeg {
+		case 0:
 			out = append(out, g.flags)
 			if g.flags&flagOverrides == 0 {
+				continue
+			}
+		case 1:
+			if g.flags&flagGlobal == 0 {
 				continue
 			}
 		}

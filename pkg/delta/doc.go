@@ -13,15 +13,17 @@
 //
 // # Diff
 //
-// Diff matches with a suffix array of old (SA-IS, for old files up to 48 MiB)
-// or an index of 32-byte blocks (larger files, HDiffPatch-style pre-matching,
-// which makes near-identical rebuilds of 90 MB libraries take a second),
+// Diff matches with a suffix array of old (SA-IS; for files over 48 MiB
+// searched sparsely, and for large x86-64 code with displacements set aside),
+// along the same offsets for near-identical rebuilds of 90 MB libraries (a
+// second), or, over 1 GiB, through an index of 32-byte blocks; it
 // extends matches the bsdiff way so that moved code becomes one op with a
 // sparse byte difference, and codes unchanged runs explicitly. For x86-64
 // ELF files it also predicts how call/jump and RIP-relative displacements,
 // absolute addresses in data and the .eh_frame_hdr table change when code
-// moves (the idea behind Courgette and Zucchini), so the difference holds
-// only what the prediction misses. Diff is deterministic: same inputs, same
+// moves (the idea behind Courgette and Zucchini), over the whole file (a
+// global map of moves, sent once), so the difference holds only what the
+// prediction misses. Diff is deterministic: same inputs, same
 // patch, on any number of cores; it uses up to two.
 //
 // # Apply
@@ -29,6 +31,6 @@
 // Apply is strict and bounded: it checks the sizes the caller expects, every
 // op against old and new, and every stream's length, and returns an error
 // wrapping [ErrCorrupt] for a bad patch, never panicking. It holds one
-// segment (at most 16 MiB of streams) and fixed buffers in memory, whatever
+// segment (at most 64 MiB of streams), the x86 maps and fixed buffers in memory, whatever
 // the file sizes, reads old through an io.ReaderAt and writes new in order.
 package delta

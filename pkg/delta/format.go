@@ -18,21 +18,22 @@ const (
 
 	// Decoder limits. A segment's streams are held in memory while it is
 	// applied, so these bound Apply's memory independent of file sizes.
-	maxSegmentRaw = 16 << 20 // sum of the raw lengths of a segment's streams
+	maxSegmentRaw = 64 << 20 // sum of the raw lengths of a segment's streams
 	maxFileSize   = 1 << 40  // oldSize and newSize
 
 	// Encoder targets, well inside the decoder limits.
-	segmentTarget = 8 << 20 // start a new segment past this many raw bytes
-	chunkMax      = 1 << 20 // longest literal run or extra piece per step
-	minZeroGap    = 8       // shorter zero runs stay inside a literal run
+	segmentTarget = 32 << 20 // start a new segment past this many raw bytes
+	chunkMax      = 1 << 20  // longest literal run or extra piece per step
+	minZeroGap    = 8        // shorter zero runs stay inside a literal run
 )
 
 // Segment flags.
 const (
 	flagX86       = 1 << iota // differences are against x86-64 displacement predictions
 	flagOverrides             // an x86 override stream precedes the streams
+	flagGlobal                // a global x86 map stream follows (after the overrides)
 
-	knownFlags = flagX86 | flagOverrides
+	knownFlags = flagX86 | flagOverrides | flagGlobal
 )
 
 // x86MinDiff is the number of difference bytes from which the encoder tries

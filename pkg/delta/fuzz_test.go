@@ -39,6 +39,13 @@ func fuzzSeeds(f *testing.F) {
 	add(old, nw)
 	old, nw = fakeELF(r, 300, map[int]int{10: 2, 200: 1}, true)
 	add(old, nw)
+	// Several segments: the first sends a global map.
+	old, nw = fakeELF(r, 600, map[int]int{10: 2, 200: 1, 400: 3}, true)
+	p, err := encodeSegments(old, nw, plan(old, nw, false), 512)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(old, p, uint32(len(nw)))
 }
 
 // FuzzApply checks that Apply never panics, never writes past newSize, and

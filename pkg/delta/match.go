@@ -29,6 +29,7 @@ type saMatcher struct {
 	old    []byte
 	sa     []int32
 	bucket []int32 // sa[bucket[k]:bucket[k+1]]: suffixes starting with k>>8, k&255
+	limit  int     // if > 0, compare at most this many bytes (matches are at most that long)
 }
 
 func newSAMatcher(old []byte) *saMatcher {
@@ -49,6 +50,9 @@ func newSAMatcher(old []byte) *saMatcher {
 
 func (m *saMatcher) search(b []byte, _ int) (int, int) {
 	old, sa := m.old, m.sa
+	if m.limit > 0 && len(b) > m.limit {
+		b = b[:m.limit]
+	}
 	if len(sa) == 0 || len(b) < 2 {
 		return 0, 0
 	}
@@ -238,7 +242,7 @@ func countEqual(a, b []byte) int {
 // that code where only displacements changed becomes one add op with a
 // sparse difference. startPos is the assumed old position at start. It
 // returns the ops, whose last seek is 0, and the old position after them.
-func scan(m matcher, old, nw []byte, start, end, startPos int) ([]op, int) {
+func scan(m matcher, old, nw []byte, start, end, startPos int, opts scanOpts) ([]op, int) {
 	var ops []op
 	pos, length := 0, 0
 	sc := start
@@ -257,11 +261,19 @@ func scan(m matcher, old, nw []byte, start, end, startPos int) ([]op, int) {
 				}
 				scsc = e
 			}
-			if (length == oldscore && length != 0) || length > oldscore+8 {
+			if (length == oldscore && length != 0) || length > oldscore+opts.cost(pos-sc-lastoffset) {
 				break
 			}
-			if o := sc + lastoffset; o >= 0 && o < len(old) && old[o] == nw[sc] {
-				oldscore--
+			// Between searches (every stride bytes), keep the score of the
+			// last offset in step, as if each position had been tried.
+			for i := 0; ; {
+				if o := sc + lastoffset; o >= 0 && o < len(old) && old[o] == nw[sc] {
+					oldscore--
+				}
+				if i++; i == opts.stride || sc+1 >= end {
+					break
+				}
+				sc++
 			}
 		}
 		if length == oldscore && sc != end {
@@ -381,4 +393,28 @@ func extendBackward(old, nw []byte, pos, at, lower int) int {
 		i++
 	}
 	return lenb
+}
+
+// scanOpts tune scan. Exact, dense search (stride 1, no jump cost) is best
+// on libraries; at browser scale a search every few bytes costs a cache
+// miss per suffix-array step, and accepting every short match elsewhere in
+// old fragments the ops into seeks that cost more than they save.
+type scanOpts struct {
+	stride int // search every stride-th position between matches
+	far    int // bytes a match must win by, beyond 8, to move by ≥ nearMove
+}
+
+const nearMove = 128
+
+var (
+	denseScan = scanOpts{stride: 1}
+	largeScan = scanOpts{stride: 4, far: 24}
+)
+
+// cost returns what a match that moves the old offset by d must win by.
+func (o scanOpts) cost(d int) int {
+	if d > -nearMove && d < nearMove {
+		return 8
+	}
+	return 8 + o.far
 }

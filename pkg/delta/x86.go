@@ -1,6 +1,7 @@
 package delta
 
 import (
+	"cmp"
 	"encoding/binary"
 	"io"
 	"slices"
@@ -43,13 +44,16 @@ var relOps = func() (t [256]bool) {
 	return
 }()
 
-// maybeField marks the bytes that may end an opcode followed by a 32-bit
-// displacement: a quick filter before the exact test in predict.
-var maybeField = func() (t [256]bool) {
-	for b := range 256 {
-		t[b] = b == 0xE8 || b == 0xE9 || b&0xF0 == 0x80 || b&0xC7 == 0x05
+// fieldAfter[b2<<8|b1] reports whether a 32-bit displacement field follows
+// the bytes b2, b1 (see docs/delta.md, Fields: code).
+var fieldAfter = func() *[1 << 16]bool {
+	var t [1 << 16]bool
+	for b2 := range 256 {
+		for b1 := range 256 {
+			t[b2<<8|b1] = b1 == 0xE8 || b1 == 0xE9 || b2 == 0x0F && b1&0xF0 == 0x80 || b1&0xC7 == 0x05 && relOps[b2]
+		}
 	}
-	return
+	return &t
 }()
 
 // isX86_64ELF reports whether b starts like an x86-64 ELF file.
@@ -244,17 +248,32 @@ func buildMap(ctrl []byte, oldPos, newPos, oldSize, newSize int64) relMap {
 		}
 		oldPos += seek
 	}
-	slices.SortStableFunc(m, func(a, b mapEntry) int {
-		switch {
-		case a.start < b.start:
-			return -1
-		case a.start > b.start:
-			return 1
+	return m.disjoint()
+}
+
+// disjoint sorts the entries by start, stably, and makes the ranges
+// disjoint: where ranges overlap, the one that starts first (then the
+// earlier one) keeps the overlap.
+func (m relMap) disjoint() relMap {
+	// A stable sort, as a sort by (start, index): pdqsort is much faster
+	// than slices.SortStableFunc on a browser's hundreds of thousands.
+	type ranked struct {
+		mapEntry
+		i int
+	}
+	r := make([]ranked, len(m))
+	for i, e := range m {
+		r[i] = ranked{e, i}
+	}
+	slices.SortFunc(r, func(a, b ranked) int {
+		if c := cmp.Compare(a.start, b.start); c != 0 {
+			return c
 		}
-		return 0
+		return cmp.Compare(a.i, b.i)
 	})
-	// Make the ranges disjoint: where ranges overlap, the one that starts
-	// first (then the earlier op) keeps the overlap.
+	for i := range r {
+		m[i] = r[i].mapEntry
+	}
 	out := m[:0]
 	for _, e := range m {
 		if n := len(out); n > 0 && e.start < out[n-1].end {
@@ -268,9 +287,49 @@ func buildMap(ctrl []byte, oldPos, newPos, oldSize, newSize int64) relMap {
 	return out
 }
 
+// globalMap is the encoder's whole-file map: the add ops of all of ops
+// (from old and new position 0) as buildMap makes them, with neighbours
+// that move by the same amount merged over the gap between them, the
+// first maxMapEntries. Segments send it once (flagGlobal) so that fields
+// can be predicted whose target lies outside their own segment's ops.
+func globalMap(ops []op) relMap {
+	var m relMap
+	oldPos, newPos := 0, 0
+	for _, o := range ops {
+		if o.add >= mapMinAdd {
+			m = append(m, mapEntry{int64(oldPos), int64(oldPos + o.add), int64(newPos - oldPos)})
+		}
+		oldPos += o.add + o.seek
+		newPos += o.add + o.extra
+	}
+	return m.disjoint().merged()
+}
+
+// merged merges neighbours that move by the same amount over the gap
+// between them and keeps the first maxMapEntries.
+func (m relMap) merged() relMap {
+	out := m[:0]
+	for _, e := range m {
+		if n := len(out); n > 0 && out[n-1].d == e.d {
+			out[n-1].end = e.end
+			continue
+		}
+		out = append(out, e)
+	}
+	return out[:min(len(out), maxMapEntries)]
+}
+
 // delta returns how far old position t moved, using the last entry that
 // starts at or before t.
 func (m relMap) delta(t int64) (int64, bool) {
+	if i := m.find(t); i >= 0 {
+		return m[i].d, true
+	}
+	return 0, false
+}
+
+// find returns the index of the entry containing t, or -1.
+func (m relMap) find(t int64) int {
 	lo, hi := 0, len(m)
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
@@ -281,9 +340,9 @@ func (m relMap) delta(t int64) (int64, bool) {
 		}
 	}
 	if lo == 0 || t >= m[lo-1].end {
-		return 0, false
+		return -1
 	}
-	return m[lo-1].d, true
+	return lo - 1
 }
 
 // maxField is the widest field predict rewrites.
@@ -300,9 +359,14 @@ const maxField = 8
 // there; chunks of at least maxField bytes always make progress).
 // A predictor holds what both sides know to predict a segment's fields.
 type predictor struct {
-	base relMap   // from the segment's add ops
-	over relMap   // overrides sent in the segment, consulted first
-	elf  *elfInfo // nil: all code, addresses are file offsets
+	base   relMap   // from the segment's add ops
+	over   relMap   // overrides sent in the segment, consulted first
+	global relMap   // the last global map sent, consulted last
+	elf    *elfInfo // nil: all code, addresses are file offsets
+
+	limit   int64        // old size: maps are page-indexed up to here
+	indexed bool         // idx is built (clear it when a map changes)
+	idx     [3]pageIndex // of over, base, global
 
 	// hit, when set (encoder only), is called for every predicted field:
 	// op position k, width w, target t, move used dt, predicted value.
@@ -311,10 +375,67 @@ type predictor struct {
 
 // move returns how far old position t moved.
 func (p *predictor) move(t int64) (int64, bool) {
-	if d, ok := p.over.delta(t); ok {
-		return d, true
+	if !p.indexed {
+		p.idx = [3]pageIndex{p.over.pages(p.limit), p.base.pages(p.limit), p.global.pages(p.limit)}
+		p.indexed = true
 	}
-	return p.base.delta(t)
+	if i := p.over.findPaged(p.idx[0], t); i >= 0 {
+		return p.over[i].d, true
+	}
+	if i := p.base.findPaged(p.idx[1], t); i >= 0 {
+		return p.base[i].d, true
+	}
+	if i := p.global.findPaged(p.idx[2], t); i >= 0 {
+		return p.global[i].d, true
+	}
+	return 0, false
+}
+
+// A pageIndex speeds up lookups in a relMap: entry idx[p] is the first
+// whose end is past page p's start (pages of 1<<pageShift bytes).
+type pageIndex []int32
+
+const pageShift = 12
+
+// pages indexes m up to min(limit, its last end); nil without limit.
+func (m relMap) pages(limit int64) pageIndex {
+	if len(m) == 0 || limit <= 0 {
+		return nil
+	}
+	np := int(min(limit, m[len(m)-1].end)>>pageShift) + 1
+	idx := make(pageIndex, np+1)
+	i := 0
+	for p := range idx {
+		start := int64(p) << pageShift
+		for i < len(m) && m[i].end <= start {
+			i++
+		}
+		idx[p] = int32(i)
+	}
+	return idx
+}
+
+// findPaged is find through idx (m sorted and disjoint, as every map is).
+func (m relMap) findPaged(idx pageIndex, t int64) int {
+	p := t >> pageShift
+	if t < 0 || p+1 >= int64(len(idx)) {
+		return m.find(t)
+	}
+	// The entry holding t ends past the page's start, and is at most the
+	// first entry ending past the next page's start.
+	lo, hi := int(idx[p]), min(int(idx[p+1])+1, len(m))
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if m[mid].end > t {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	if lo < len(m) && m[lo].start <= t && t < m[lo].end {
+		return lo
+	}
+	return -1
 }
 
 func (p *predictor) predict(pred []byte, c0, c1 int, src []byte, sbase int, n, next int, opOld, dcur int64) (int, int) {
@@ -326,17 +447,15 @@ func (p *predictor) predict(pred []byte, c0, c1 int, src []byte, sbase int, n, n
 		var w int // width of a hit at k, 0 for none
 		switch kind {
 		case kindCode:
-			for k = max(k, 2); k < end && k+4 <= n; k++ {
-				b1 := src[k-1-sbase]
-				if !maybeField[b1] {
-					continue
-				}
-				b2 := src[k-2-sbase]
-				if b1 != 0xE8 && b1 != 0xE9 && !(b2 == 0x0F && b1&0xF0 == 0x80) && !(b1&0xC7 == 0x05 && relOps[b2]) {
+			// One region lies in one load segment: vaddr is a shift.
+			k = max(k, 2)
+			vd := e.vaddr(opOld+int64(k)) - (opOld + int64(k))
+			for ; k < end && k+4 <= n; k++ {
+				if !fieldAfter[uint16(src[k-2-sbase])<<8|uint16(src[k-1-sbase])] {
 					continue
 				}
 				v := int32(binary.LittleEndian.Uint32(src[k-sbase:]))
-				t := e.fileOff(e.vaddr(opOld+int64(k)) + 4 + int64(v))
+				t := e.fileOff(opOld + int64(k) + vd + 4 + int64(v))
 				dt, ok := p.move(t)
 				if !ok {
 					continue
@@ -459,22 +578,29 @@ func overrides(votes []vote, base relMap) relMap {
 }
 
 // appendOverrides encodes override entries: per entry, uvarint gap from the
-// previous end, uvarint length, varint move.
-func appendOverrides(b []byte, over relMap) []byte {
-	prev := int64(0)
+// previous end, uvarint length, varint move (with relative, the move's
+// difference from the previous entry's move, as global maps are sent).
+func appendOverrides(b []byte, over relMap, relative bool) []byte {
+	prev, prevD := int64(0), int64(0)
 	for _, e := range over {
 		b = binary.AppendUvarint(b, uint64(e.start-prev))
 		b = binary.AppendUvarint(b, uint64(e.end-e.start))
-		b = binary.AppendVarint(b, e.d)
+		if relative {
+			b = binary.AppendVarint(b, e.d-prevD)
+			prevD = e.d
+		} else {
+			b = binary.AppendVarint(b, e.d)
+		}
 		prev = e.end
 	}
 	return b
 }
 
-// parseOverrides decodes override entries, or reports false.
-func parseOverrides(b []byte) (relMap, bool) {
+// parseOverrides decodes override or (relative) global map entries, or
+// reports false.
+func parseOverrides(b []byte, relative bool) (relMap, bool) {
 	var over relMap
-	prev := int64(0)
+	prev, prevD := int64(0), int64(0)
 	for len(b) > 0 {
 		gap, n1 := binary.Uvarint(b)
 		if n1 <= 0 {
@@ -497,9 +623,60 @@ func parseOverrides(b []byte) (relMap, bool) {
 		if length > uint64(limit-start) {
 			return nil, false
 		}
+		if relative {
+			d += prevD // wraps: a move is only ever added to a value
+			prevD = d
+		}
 		end := start + int64(length)
 		over = append(over, mapEntry{start, end, d})
 		prev = end
 	}
 	return over, true
+}
+
+// normalized returns a copy of b (an x86-64 ELF file, laid out by e) with
+// every field predict could rewrite set to zero: rel32 and disp32 fields
+// in code, addresses in data, the .eh_frame_hdr table. Code that moved, and
+// whose calls and references therefore all changed, matches its old copy
+// exactly once both are normalized, so the matcher finds it as one long
+// match instead of many short ones; the encoder then codes the original
+// bytes against predictions, which get the fields right.
+func normalized(b []byte, e *elfInfo) []byte {
+	out := slices.Clone(b)
+	inLoad := func(v int64) bool {
+		for _, g := range e.segs {
+			if v >= g.vaddr && v-g.vaddr < max(g.memsz, g.filesz) {
+				return true
+			}
+		}
+		return false
+	}
+	n := int64(len(b))
+	for k := int64(0); k < n; {
+		kind, end := e.regionAt(k)
+		end = min(end, n)
+		switch kind {
+		case kindCode:
+			for k = max(k, 2); k+4 <= end; k++ {
+				if !fieldAfter[uint16(b[k-2])<<8|uint16(b[k-1])] {
+					continue
+				}
+				clear(out[k : k+4])
+				k += 3
+			}
+		case kindData:
+			for k += -k & 7; k+8 <= end; k += 8 {
+				v := int64(binary.LittleEndian.Uint64(b[k:]))
+				if v > 0 && v < 1<<47 && inLoad(v) {
+					clear(out[k : k+8])
+				}
+			}
+		case kindEhHdr:
+			for k += -(k - e.ehOff) & 3; k+4 <= end; k += 4 {
+				clear(out[k : k+4])
+			}
+		}
+		k = end
+	}
+	return out
 }
