@@ -2,7 +2,9 @@
 # Fetch real Debian security updates of WebKit and system libraries and unpack
 # every version into its own tree: DEST/<name>/<version>/usr/lib/...
 #
-#   bench/corpus.sh [DEST]                default DEST: bench/corpus (git-ignored)
+#   bench/corpus.sh [DEST]                default DEST: $PATCHKIT_CORPUS, else ./corpus
+#                                         at the repository root (git-ignored), where
+#                                         every test, script and bench looks
 #   WITH_CHROMIUM=1 bench/corpus.sh       also the large Chromium 150 -> 156 pair
 #   NO_APT_UPDATE=1 bench/corpus.sh       skip apt-get update
 #
@@ -10,7 +12,7 @@
 # unpacked version: "<name> <version> <dir>".
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-DEST=${1:-$here/corpus}
+DEST=${1:-${PATCHKIT_CORPUS:-$here/../corpus}}
 mkdir -p "$DEST/debs"
 DEST=$(cd "$DEST" && pwd)
 

@@ -24,7 +24,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-corpus=${1:-${PATCHKIT_CORPUS:-$here/corpus}}
+corpus=${1:-${PATCHKIT_CORPUS:-$root/corpus}}
 REPEAT=${REPEAT:-3}
 TOOLS=${TOOLS:-"patchkit hdiffz bsdiff xdelta3 zstd"}
 out=$here/out

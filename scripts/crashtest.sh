@@ -19,8 +19,8 @@ cd "$(dirname "$0")/.."
 C=${PATCHKIT_CORPUS:-$PWD/corpus}/libssl3
 B=$C/3.0.17-1~deb12u2 A=$C/3.0.20-1~deb12u2 T=$C/3.0.22-1~deb12u2
 if [ ! -d "$B" ] || [ ! -d "$A" ] || [ ! -d "$T" ]; then
-  echo "crashtest: no libssl3 corpus under ${PATCHKIT_CORPUS:-$PWD/corpus}: skipped"
-  exit 0
+  echo "crashtest: FAIL: no libssl3 corpus under ${PATCHKIT_CORPUS:-$PWD/corpus}; fetch it with bench/corpus.sh (or set PATCHKIT_CORPUS)" >&2
+  exit 1
 fi
 STRIDE=${STRIDE:-1}
 # The CLI's crash and disk-full scripts (cmd/patchkit/testdata/crash) need a crashtest build too.
