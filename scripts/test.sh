@@ -78,8 +78,8 @@ fi
 step "go test -race -short (the long corpus cases run below, without -race)"
 go test -race -short -count=1 -json ./... | go run ./internal/testreport -log "$log"
 
-step "corpus, crash and large tests without -race (WebKitGTK sign/verify and delta, libssl3 crash test)"
-go test -count=1 -timeout 30m -json -run 'Corpus|Crash|Segments|RoundTrip' ./... | go run ./internal/testreport -log "$log"
+step "corpus, crash and large tests without -race (the ones -short skips: WebKitGTK sign/verify and delta, libssl3 crash test, channel lifecycle on libssl3, filesystem boundary, fleet N=100, committed vectors)"
+go test -count=1 -timeout 30m -json -run 'Corpus|Crash|Segments|RoundTrip|Boundary|ChannelScripts|Fleet|GeneratedVectors' ./... | go run ./internal/testreport -log "$log"
 
 step "fuzz (${FUZZTIME:-10s} per target)"
 for pkg in $(go list ./...); do
