@@ -43,9 +43,21 @@ var (
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
+	reg := channeltest.Start(t)
+	return newChannel(t, reg, reg.Addr+"/patchkit/libfoo:stable")
+}
+
+// newLayoutFixture is a fixture whose channel is an OCI layout directory: no registry.
+func newLayoutFixture(t testing.TB) *fixture {
+	t.Helper()
+	return newChannel(t, nil, "oci:"+filepath.Join(t.TempDir(), "layout")+":stable")
+}
+
+func newChannel(t testing.TB, reg *channeltest.Registry, ref string) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	f := &fixture{reg: channeltest.Start(t), base: filepath.Join(dir, "base")}
+	f := &fixture{reg: reg, base: filepath.Join(dir, "base")}
 	target := filepath.Join(dir, "target")
 	writeTree(t, f.base, baseFiles)
 	writeTree(t, target, targetFiles)
@@ -79,7 +91,7 @@ func newFixture(t testing.TB) *fixture {
 	if err := os.WriteFile(f.pkb, signed.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if f.ref, err = ParseRef(f.reg.Addr + "/patchkit/libfoo:stable"); err != nil {
+	if f.ref, err = ParseRef(ref); err != nil {
 		t.Fatal(err)
 	}
 	pub := &Publisher{Repo: f.open(t, nil), Signers: []sign.Signer{f.key}, Trust: f.policy}
@@ -100,7 +112,9 @@ func (f *fixture) open(t testing.TB, o *Options) *Repo {
 	if o == nil {
 		o = &Options{}
 	}
-	o.PlainHTTP, o.Username, o.Password = true, f.reg.User, f.reg.Password
+	if f.reg != nil {
+		o.PlainHTTP, o.Username, o.Password = true, f.reg.User, f.reg.Password
+	}
 	r, err := Open(context.Background(), f.ref, o)
 	if err != nil {
 		t.Fatal(err)

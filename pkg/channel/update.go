@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/patchkit/patchkit/internal/atomicfile"
+	"golang.org/x/sys/unix"
+
+	"github.com/patchkit/patchkit/internal/safefs"
 	"github.com/patchkit/patchkit/pkg/bundle"
 	"github.com/patchkit/patchkit/pkg/install"
 	"github.com/patchkit/patchkit/pkg/verify"
@@ -71,22 +72,65 @@ type seenDoc struct {
 
 const seenType = "patchkit.channels-seen/v1"
 
-func readSeen(stateDir string) (*seenDoc, error) {
-	d := &seenDoc{Type: seenType, Channels: map[string]Seen{}}
-	b, err := os.ReadFile(filepath.Join(stateDir, seenFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return d, nil
-	}
+// downloadPrefix names the temporary files of downloaded bundles in the state directory.
+const downloadPrefix = ".download.tmp-"
+
+// maxSeenSize bounds the channel memory: a few hundred bytes a channel.
+const maxSeenSize = 1 << 20
+
+// openStateDir opens t's state directory again for this package's own files, as
+// pkg/install opens it: its parent (the root, or --state-dir's parent) is named by the
+// operator; the directory itself and everything below it are reached through
+// internal/safefs, never through a link.
+func openStateDir(t *install.Target) (*safefs.Dir, error) {
+	sd := t.StateDir()
+	parent, err := safefs.Open(filepath.Dir(sd))
 	if err != nil {
 		return nil, err
 	}
-	if err := strictJSON(b, d); err != nil || d.Type != seenType {
-		return nil, fmt.Errorf("%s: not a patchkit channel memory (%v): refusing to forget the sequences seen", filepath.Join(stateDir, seenFile), err)
+	defer parent.Close()
+	d, err := parent.OpenDir(filepath.Base(sd))
+	if err != nil {
+		return nil, &install.StateError{File: sd, Err: err}
+	}
+	return d, nil
+}
+
+// readSeen reads the channel memory of the state directory sd. It is input like any
+// install state: bounded, strict (unknown fields, trailing data), every entry
+// consistent; a link, FIFO or device in its place is refused, never followed. A damaged
+// memory is an [*install.StateError] (exit 3), never a reset.
+func readSeen(sd *safefs.Dir) (*seenDoc, error) {
+	d := &seenDoc{Type: seenType, Channels: map[string]Seen{}}
+	b, err := sd.ReadFile(seenFile, maxSeenSize)
+	if errors.Is(err, unix.ENOENT) {
+		return d, nil
+	}
+	if err == nil {
+		err = strictJSON(b, d)
+	}
+	if err == nil {
+		err = d.check()
+	}
+	if err != nil {
+		return nil, &install.StateError{File: seenFile, Err: fmt.Errorf("not a patchkit channel memory (%w): refusing to forget the sequences seen", err)}
 	}
 	if d.Channels == nil {
 		d.Channels = map[string]Seen{}
 	}
 	return d, nil
+}
+
+func (d *seenDoc) check() error {
+	if d.Type != seenType {
+		return fmt.Errorf("type %q, want %q", d.Type, seenType)
+	}
+	for k, s := range d.Channels {
+		if _, err := time.Parse(time.RFC3339, s.SeenAt); k == "" || s.Channel != k || s.Sequence < 0 || err != nil {
+			return fmt.Errorf("entry %q is inconsistent", k)
+		}
+	}
+	return nil
 }
 
 // Check applies the machine's rules to a verified index of channel ref at time at: the
@@ -166,7 +210,12 @@ func Update(ctx context.Context, r *Repo, t *install.Target, o *UpdateOptions) (
 		return nil, err
 	}
 	indexTime := time.Since(t0)
-	seen, err := readSeen(t.StateDir())
+	sd, err := openStateDir(t)
+	if err != nil {
+		return nil, err
+	}
+	defer sd.Close()
+	seen, err := readSeen(sd)
 	if err != nil {
 		return nil, err
 	}
@@ -180,8 +229,12 @@ func Update(ctx context.Context, r *Repo, t *install.Target, o *UpdateOptions) (
 	}
 	if prev == nil || prev.Sequence < v.Sequence {
 		seen.Channels[key] = Seen{Channel: v.Channel, Sequence: v.Sequence, Digest: v.Digest, Expires: v.Expires, SeenAt: at.UTC().Format(time.RFC3339)}
-		if err := writeStrictJSON(filepath.Join(t.StateDir(), seenFile), seen); err != nil {
+		b, err := jsonIndent(seen)
+		if err != nil {
 			return nil, err
+		}
+		if err := sd.WriteFile(seenFile, b, 0o600); err != nil {
+			return nil, fmt.Errorf("recording index %d of %s: %w", v.Sequence, r.Ref, err)
 		}
 	}
 	rep := &Report{Type: ReportType, Channel: r.Ref.String(), Root: o.Root, Sequence: v.Sequence, Digest: v.Digest,
@@ -214,7 +267,7 @@ func Update(ctx context.Context, r *Repo, t *install.Target, o *UpdateOptions) (
 		var res *install.Result
 		switch a.Op {
 		case "install", "supersede":
-			res, err = installEntry(ctx, r, t, a.Bundle, o)
+			res, err = installEntry(ctx, r, t, sd, a.Bundle, o)
 		case "remove":
 			res, err = t.Remove(ctx, a.Installed.Digest)
 		case "retire":
@@ -310,15 +363,17 @@ func plan(ix *Index, t *install.Target, o *UpdateOptions) ([]Action, []string, e
 	return out, pending, nil
 }
 
-// installEntry downloads the bundle e names into the state directory, checks it is
-// the bytes the index names and the bundle the index names, and applies it: its own
-// signatures and the policy are checked again by install's verification step.
-func installEntry(ctx context.Context, r *Repo, t *install.Target, e *Entry, o *UpdateOptions) (*install.Result, error) {
-	f, err := os.CreateTemp(t.StateDir(), ".download.tmp-")
+// installEntry downloads the bundle e names into a new file (O_EXCL, never a link) of
+// the state directory sd, checks it is the bytes the index names and the bundle the
+// index names, and applies it: its own signatures and the policy are checked again by
+// install's verification step. The bundle is read back through the descriptor that
+// wrote it, never by name.
+func installEntry(ctx context.Context, r *Repo, t *install.Target, sd *safefs.Dir, e *Entry, o *UpdateOptions) (*install.Result, error) {
+	f, tmp, err := sd.CreateTemp("", downloadPrefix)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("downloading bundle %s: %w", e.ID, err)
 	}
-	defer os.Remove(f.Name())
+	defer sd.Remove(tmp, false)
 	defer f.Close()
 	if err := r.fetchBlob(ctx, e.Blob, "bundle "+e.ID, f); err != nil {
 		return nil, err
@@ -362,12 +417,4 @@ func Verifier(p *verify.Policy, at time.Time) install.VerifyFunc {
 func recallOf(l *verify.RecallList) *install.Recall {
 	rc := install.Recall(l.Record())
 	return &rc
-}
-
-func writeStrictJSON(path string, v any) error {
-	b, err := jsonIndent(v)
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(path, b, 0o600)
 }
