@@ -64,6 +64,12 @@ func (d *Dir) CreateTemp(dir, prefix string) (*os.File, string, error) {
 // p is replaced, never written through), the directory synced. On failure p is as it
 // was and no temporary file is left.
 func (d *Dir) WriteFile(p string, data []byte, perm uint32) error {
+	return d.WriteFileThrough(p, data, perm, nil)
+}
+
+// WriteFileThrough is [Dir.WriteFile] writing data through wrap(file) when wrap is not
+// nil (the install package's simulated disk-full, for instance).
+func (d *Dir) WriteFileThrough(p string, data []byte, perm uint32, wrap func(io.Writer) io.Writer) error {
 	if err := CheckPath(p); err != nil {
 		return err
 	}
@@ -80,7 +86,11 @@ func (d *Dir) WriteFile(p string, data []byte, perm uint32) error {
 			d.Remove(tmp, false)
 		}
 	}()
-	if _, err := f.Write(data); err != nil {
+	var w io.Writer = f
+	if wrap != nil {
+		w = wrap(f)
+	}
+	if _, err := w.Write(data); err != nil {
 		return err
 	}
 	if err := f.Chmod(os.FileMode(perm)); err != nil {

@@ -2,13 +2,10 @@ package install
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"sort"
 	"strings"
@@ -198,38 +195,7 @@ func (t *Target) writeDoc(name string, v any) error {
 }
 
 func (t *Target) writeFile(name string, data []byte, perm uint32) error {
-	dir, base := path.Split(name)
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	tmp := dir + "." + base + ".tmp-" + hex.EncodeToString(rnd[:])
-	f, err := t.state.Create(tmp)
-	if err != nil {
-		return err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			t.state.Remove(tmp, false)
-		}
-	}()
-	if _, err := limitWriter(f).Write(data); err != nil {
-		return err
-	}
-	if err := f.Chmod(os.FileMode(perm)); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := rename(t.state, tmp, t.state, name); err != nil {
-		return err
-	}
-	ok = true
-	return t.state.SyncDir(strings.TrimSuffix(dir, "/"))
+	return t.state.WriteFileThrough(name, data, perm, limitWriter)
 }
 
 func (t *Target) loadState() error {
