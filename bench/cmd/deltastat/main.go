@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/patchkit/patchkit/internal/atomicfile"
 )
 
 func main() {
@@ -34,8 +36,29 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(b) < 4 || string(b[:3]) != "PKD" || b[3] != 1 {
+		return fmt.Errorf("%s: not a pkdelta1 patch", args[0])
+	}
 	p := 4
-	uv := func() uint64 { v, n := binary.Uvarint(b[p:]); p += n; return v }
+	bad := false
+	uv := func() uint64 {
+		v, n := binary.Uvarint(b[p:])
+		if n <= 0 {
+			bad, n = true, len(b)-p
+		}
+		p += n
+		return v
+	}
+	// take returns the next n bytes, or nil when the patch is shorter.
+	take := func(n uint64) []byte {
+		if bad || n > uint64(len(b)-p) {
+			bad = true
+			return nil
+		}
+		s := b[p : p+int(n)]
+		p += int(n)
+		return s
+	}
 	oldSize, newSize := uv(), uv()
 	names := []string{"over", "glob", "ctrl", "runs", "diff", "extra"}
 	var raw, comp [6]int
@@ -50,31 +73,40 @@ func run(args []string) error {
 				continue
 			}
 			h := uv()
-			rl := int(h >> 1)
-			raw[i] += rl
+			rl := h >> 1
 			if h&1 == 1 {
-				cl := int(uv())
-				comp[i] += cl
+				c := take(uv())
+				if bad {
+					break
+				}
+				raw[i] += int(rl)
+				comp[i] += len(c)
 				if len(args) == 2 {
-					d, err := dec.DecodeAll(b[p:p+cl], nil)
+					d, err := dec.DecodeAll(c, nil)
 					if err != nil {
-						return err
+						return fmt.Errorf("segment %d, %s stream: %w", segs, names[i], err)
 					}
 					dump[i] = append(dump[i], d...)
 				}
-				p += cl
 			} else {
-				comp[i] += rl
-				dump[i] = append(dump[i], b[p:p+rl]...)
-				p += rl
+				c := take(rl)
+				if bad {
+					break
+				}
+				raw[i] += len(c)
+				comp[i] += len(c)
+				dump[i] = append(dump[i], c...)
 			}
+		}
+		if bad {
+			return fmt.Errorf("%s: truncated or malformed in segment %d", args[0], segs)
 		}
 	}
 	fmt.Printf("old %d new %d segments %d patch %d\n", oldSize, newSize, segs, len(b))
 	for i, n := range names {
 		fmt.Printf("%-6s raw %11d comp %11d\n", n, raw[i], comp[i])
 		if len(args) == 2 {
-			if err := os.WriteFile(filepath.Join(args[1], n+".raw"), dump[i], 0o644); err != nil {
+			if err := atomicfile.WriteFile(filepath.Join(args[1], n+".raw"), dump[i], 0o644); err != nil {
 				return err
 			}
 		}
