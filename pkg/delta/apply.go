@@ -31,6 +31,11 @@ const (
 // holds one segment of the patch (at most 64 MiB of streams) and a small
 // buffer in memory, whatever the file sizes.
 func Apply(w io.Writer, old io.ReaderAt, oldSize int64, patch io.Reader, newSize int64) error {
+	return applyWith(w, old, oldSize, patch, newSize, nil)
+}
+
+// applyWith is Apply, calling seen (if not nil) with every stream it reads.
+func applyWith(w io.Writer, old io.ReaderAt, oldSize int64, patch io.Reader, newSize int64, seen func(kind int, stored uint64, raw []byte)) error {
 	if oldSize < 0 || newSize < 0 || oldSize > maxFileSize || newSize > maxFileSize {
 		return fmt.Errorf("applying delta: sizes %d, %d out of range", oldSize, newSize)
 	}
@@ -40,6 +45,7 @@ func Apply(w io.Writer, old io.ReaderAt, oldSize int64, patch io.Reader, newSize
 		oldSize: oldSize,
 		newSize: newSize,
 		r:       bufio.NewReaderSize(patch, 64<<10),
+		seen:    seen,
 	}
 	if err := a.run(); err != nil {
 		return fmt.Errorf("applying delta: %w", err)
@@ -67,6 +73,7 @@ type applier struct {
 	global      relMap             // the last global map sent (flagGlobal)
 	elf         *elfInfo           // old's layout, read at the first x86 segment
 	haveELF     bool
+	seen        func(kind int, stored uint64, raw []byte) // see Streams
 }
 
 // ReadHeader reads the header of a patch and returns the old and new sizes
@@ -142,8 +149,9 @@ func (a *applier) uvarint(what string) (uint64, error) {
 	return v, nil
 }
 
-// stream reads one stream of at most limit raw bytes.
-func (a *applier) stream(limit uint64) ([]byte, error) {
+// stream reads one stream of at most limit raw bytes; kind is its index in
+// streamNames.
+func (a *applier) stream(kind int, limit uint64) ([]byte, error) {
 	h, err := a.uvarint("stream header")
 	if err != nil {
 		return nil, err
@@ -160,6 +168,9 @@ func (a *applier) stream(limit uint64) ([]byte, error) {
 		}
 		if uint64(len(b)) != rawLen {
 			return nil, corrupt("reading stream: %v", errShortPatch)
+		}
+		if a.seen != nil {
+			a.seen(kind, rawLen, b)
 		}
 		return b, nil
 	}
@@ -194,6 +205,9 @@ func (a *applier) stream(limit uint64) ([]byte, error) {
 	if uint64(len(raw)) != rawLen {
 		return nil, corrupt("stream decompressed to %d bytes, header says %d", len(raw), rawLen)
 	}
+	if a.seen != nil {
+		a.seen(kind, compLen, raw)
+	}
 	return raw, nil
 }
 
@@ -209,7 +223,7 @@ func (a *applier) segment() error {
 	var over relMap
 	total := uint64(0)
 	if flags&flagOverrides != 0 {
-		b, err := a.stream(maxSegmentRaw)
+		b, err := a.stream(0, maxSegmentRaw)
 		if err != nil {
 			return err
 		}
@@ -220,7 +234,7 @@ func (a *applier) segment() error {
 		total = uint64(len(b))
 	}
 	if flags&flagGlobal != 0 {
-		b, err := a.stream(maxSegmentRaw - total)
+		b, err := a.stream(1, maxSegmentRaw-total)
 		if err != nil {
 			return err
 		}
@@ -231,7 +245,7 @@ func (a *applier) segment() error {
 		total += uint64(len(b))
 	}
 	for i := range a.s {
-		if a.s[i], err = a.stream(maxSegmentRaw - total); err != nil {
+		if a.s[i], err = a.stream(2+i, maxSegmentRaw-total); err != nil {
 			return err
 		}
 		total += uint64(len(a.s[i]))

@@ -1,20 +1,23 @@
-// Command deltastat prints the stream breakdown of a pkdelta1 patch.
+// Command deltastat prints where a pkdelta1 patch's bytes go:
 //
-//	deltastat PATCH [DUMPDIR]
+//	deltastat OLD PATCH [DUMPDIR]
 //
-// With DUMPDIR it also writes each stream kind's raw bytes, all segments
-// concatenated, to DUMPDIR/<stream>.raw, for trying other compressors on them.
+// For each stream kind (docs/delta.md) it prints the decoded and the stored
+// bytes over all segments. It applies the patch to OLD with every check
+// Apply makes (discarding the output), so a malformed patch is an error.
+// With DUMPDIR it also writes each kind's decoded bytes, all segments
+// together, to DUMPDIR/<kind>.raw, to try other compressors on exactly
+// these streams (docs/benchmarks.md).
 package main
 
 import (
-	"encoding/binary"
+	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
 
-	"github.com/klauspost/compress/zstd"
-
 	"github.com/patchkit/patchkit/internal/atomicfile"
+	"github.com/patchkit/patchkit/pkg/delta"
 )
 
 func main() {
@@ -25,88 +28,48 @@ func main() {
 }
 
 func run(args []string) error {
-	if len(args) < 1 || len(args) > 2 {
-		return fmt.Errorf("usage: deltastat PATCH [DUMPDIR]")
+	if len(args) < 2 || len(args) > 3 {
+		return fmt.Errorf("usage: deltastat OLD PATCH [DUMPDIR]")
 	}
-	b, err := os.ReadFile(args[0])
+	old, err := os.Open(args[0])
 	if err != nil {
 		return err
 	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxWindow(1<<30))
+	defer old.Close()
+	st, err := old.Stat()
 	if err != nil {
 		return err
 	}
-	if len(b) < 4 || string(b[:3]) != "PKD" || b[3] != 1 {
-		return fmt.Errorf("%s: not a pkdelta1 patch", args[0])
+	p, err := os.Open(args[1])
+	if err != nil {
+		return err
 	}
-	p := 4
-	bad := false
-	uv := func() uint64 {
-		v, n := binary.Uvarint(b[p:])
-		if n <= 0 {
-			bad, n = true, len(b)-p
-		}
-		p += n
-		return v
+	defer p.Close()
+	pst, err := p.Stat()
+	if err != nil {
+		return err
 	}
-	// take returns the next n bytes, or nil when the patch is shorter.
-	take := func(n uint64) []byte {
-		if bad || n > uint64(len(b)-p) {
-			bad = true
-			return nil
-		}
-		s := b[p : p+int(n)]
-		p += int(n)
-		return s
+	_, newSize, err := delta.ReadHeader(p)
+	if err != nil {
+		return fmt.Errorf("%s: %w", args[1], err)
 	}
-	oldSize, newSize := uv(), uv()
-	names := []string{"over", "glob", "ctrl", "runs", "diff", "extra"}
-	var raw, comp [6]int
-	var dump [6][]byte
-	segs := 0
-	for p < len(b) {
-		flags := b[p]
-		p++
-		segs++
-		for i := range names {
-			if i == 0 && flags&2 == 0 || i == 1 && flags&4 == 0 {
-				continue
-			}
-			h := uv()
-			rl := h >> 1
-			if h&1 == 1 {
-				c := take(uv())
-				if bad {
-					break
-				}
-				raw[i] += int(rl)
-				comp[i] += len(c)
-				if len(args) == 2 {
-					d, err := dec.DecodeAll(c, nil)
-					if err != nil {
-						return fmt.Errorf("segment %d, %s stream: %w", segs, names[i], err)
-					}
-					dump[i] = append(dump[i], d...)
-				}
-			} else {
-				c := take(rl)
-				if bad {
-					break
-				}
-				raw[i] += len(c)
-				comp[i] += len(c)
-				dump[i] = append(dump[i], c...)
-			}
-		}
-		if bad {
-			return fmt.Errorf("%s: truncated or malformed in segment %d", args[0], segs)
-		}
+	if _, err := p.Seek(0, 0); err != nil {
+		return err
 	}
-	fmt.Printf("old %d new %d segments %d patch %d\n", oldSize, newSize, segs, len(b))
-	for i, n := range names {
-		fmt.Printf("%-6s raw %11d comp %11d\n", n, raw[i], comp[i])
-		if len(args) == 2 {
-			if err := atomicfile.WriteFile(filepath.Join(args[1], n+".raw"), dump[i], 0o644); err != nil {
+	dump := map[string][]byte{}
+	var each func(string, []byte)
+	if len(args) == 3 {
+		each = func(name string, raw []byte) { dump[name] = append(dump[name], raw...) }
+	}
+	streams, err := delta.Streams(old, st.Size(), bufio.NewReader(p), newSize, each)
+	if err != nil {
+		return fmt.Errorf("%s: %w", args[1], err)
+	}
+	fmt.Printf("old %d new %d patch %d\n", st.Size(), newSize, pst.Size())
+	for _, s := range streams {
+		fmt.Printf("%-9s raw %11d stored %11d\n", s.Name, s.Raw, s.Stored)
+		if each != nil {
+			if err := atomicfile.WriteFile(filepath.Join(args[2], s.Name+".raw"), dump[s.Name], 0o644); err != nil {
 				return err
 			}
 		}
