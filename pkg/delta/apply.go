@@ -69,6 +69,7 @@ type applier struct {
 	on          int
 	s           [numStreams][]byte // unread part of each stream
 	x86         bool               // segment predicts x86-64 displacements
+	coders      bool               // segment's compressed streams name their coder
 	p           predictor          // of the current x86 segment
 	global      relMap             // the last global map sent (flagGlobal)
 	elf         *elfInfo           // old's layout, read at the first x86 segment
@@ -174,6 +175,15 @@ func (a *applier) stream(kind int, limit uint64) ([]byte, error) {
 		}
 		return b, nil
 	}
+	coder := byte(coderZstd)
+	if a.coders {
+		if coder, err = a.r.ReadByte(); err != nil {
+			return nil, corrupt("reading stream coder: %v", errShortPatch)
+		}
+		if coder != coderZstd && coder != coderLZMA {
+			return nil, corrupt("unknown stream coder %d", coder)
+		}
+	}
 	compLen, err := a.uvarint("stream length")
 	if err != nil {
 		return nil, err
@@ -187,6 +197,16 @@ func (a *applier) stream(kind int, limit uint64) ([]byte, error) {
 	}
 	if uint64(len(comp)) != compLen {
 		return nil, corrupt("reading stream: %v", errShortPatch)
+	}
+	if coder == coderLZMA {
+		raw, err := lzmaDecompress(comp, rawLen)
+		if err != nil {
+			return nil, err
+		}
+		if a.seen != nil {
+			a.seen(kind, compLen, raw)
+		}
+		return raw, nil
 	}
 	if a.dec == nil {
 		a.dec, err = zstd.NewReader(nil,
@@ -220,6 +240,7 @@ func (a *applier) segment() error {
 	if flags&^knownFlags != 0 || flags&flagOverrides != 0 && flags&flagX86 == 0 {
 		return corrupt("bad segment flags %#x", flags)
 	}
+	a.coders = flags&flagCoders != 0
 	var over relMap
 	total := uint64(0)
 	if flags&flagOverrides != 0 {

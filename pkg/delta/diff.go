@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 )
 
@@ -284,11 +285,12 @@ func (g *segment) x86(old, nw []byte, elf *elfInfo, global relMap, used []bool) 
 
 // encode writes the header and the segments for ops.
 func encode(old, nw []byte, ops []op) ([]byte, error) {
-	return encodeSegments(old, nw, ops, segmentTarget)
+	return encodeSegments(old, nw, ops, segmentTarget, lzmaMinStream)
 }
 
-// encodeSegments is encode with segments of about target raw bytes.
-func encodeSegments(old, nw []byte, ops []op, target int) ([]byte, error) {
+// encodeSegments is encode with segments of about target raw bytes, coding
+// streams of lzmaMin bytes or more with LZMA.
+func encodeSegments(old, nw []byte, ops []op, target, lzmaMin int) ([]byte, error) {
 	out := append([]byte(magic), version)
 	out = binary.AppendUvarint(out, uint64(len(old)))
 	out = binary.AppendUvarint(out, uint64(len(nw)))
@@ -399,8 +401,13 @@ func encodeSegments(old, nw []byte, ops []op, target int) ([]byte, error) {
 		x86(global, nil)
 	}
 
-	// Compress every stream of every segment, two at a time.
-	type job struct{ raw, comp []byte }
+	// Compress every stream of every segment, two at a time, the largest
+	// first: LZMA for streams of lzmaMinStream bytes or more (slower, and
+	// 10-17 % smaller on browser-size streams), else zstd.
+	type job struct {
+		raw, comp []byte
+		coder     byte
+	}
 	const perSeg = numStreams + 2 // overrides, global map, then the streams
 	jobs := make([]job, 0, len(segs)*perSeg)
 	for _, g := range segs {
@@ -413,21 +420,34 @@ func encodeSegments(old, nw []byte, ops []op, target int) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating zstd encoder: %w", err)
 	}
+	order := make([]*job, 0, len(jobs))
+	for i := range jobs {
+		if len(jobs[i].raw) >= 16 {
+			order = append(order, &jobs[i])
+		}
+	}
+	slices.SortStableFunc(order, func(a, b *job) int { return len(b.raw) - len(a.raw) })
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 2)
-	for i := range jobs {
-		if len(jobs[i].raw) < 16 {
-			continue
-		}
+	for _, j := range order {
 		wg.Add(1)
 		sem <- struct{}{}
-		go func(j *job) {
+		go func() {
 			defer wg.Done()
-			j.comp = e.EncodeAll(j.raw, nil)
+			if len(j.raw) >= lzmaMin {
+				j.comp, j.coder = lzmaCompress(j.raw), coderLZMA
+			} else {
+				j.comp = e.EncodeAll(j.raw, nil)
+			}
 			<-sem
-		}(&jobs[i])
+		}()
 	}
 	wg.Wait()
+	for i, j := range jobs {
+		if j.coder != coderZstd && len(j.comp) < len(j.raw) {
+			segs[i/perSeg].flags |= flagCoders
+		}
+	}
 	for i, j := range jobs {
 		g := segs[i/perSeg]
 		switch i % perSeg {
@@ -443,6 +463,9 @@ func encodeSegments(old, nw []byte, ops []op, target int) ([]byte, error) {
 		}
 		if j.comp != nil && len(j.comp) < len(j.raw) {
 			out = binary.AppendUvarint(out, uint64(len(j.raw))<<1|1)
+			if g.flags&flagCoders != 0 {
+				out = append(out, j.coder)
+			}
 			out = binary.AppendUvarint(out, uint64(len(j.comp)))
 			out = append(out, j.comp...)
 		} else {

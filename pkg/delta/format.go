@@ -32,8 +32,15 @@ const (
 	flagX86       = 1 << iota // differences are against x86-64 displacement predictions
 	flagOverrides             // an x86 override stream precedes the streams
 	flagGlobal                // a global x86 map stream follows (after the overrides)
+	flagCoders                // each compressed stream names its coder
 
-	knownFlags = flagX86 | flagOverrides | flagGlobal
+	knownFlags = flagX86 | flagOverrides | flagGlobal | flagCoders
+)
+
+// Stream coders, named by a byte in segments with flagCoders (else zstd).
+const (
+	coderZstd = 0 // one zstd frame
+	coderLZMA = 1 // an LZMA stream (lzma.go)
 )
 
 // x86MinDiff is the number of difference bytes from which the encoder tries

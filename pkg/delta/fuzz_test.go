@@ -41,7 +41,13 @@ func fuzzSeeds(f *testing.F) {
 	add(old, nw)
 	// Several segments: the first sends a global map.
 	old, nw = fakeELF(r, 600, map[int]int{10: 2, 200: 1, 400: 3}, true)
-	p, err := encodeSegments(old, nw, plan(old, nw, false), 512)
+	p, err := encodeSegments(old, nw, plan(old, nw, false), 512, lzmaMinStream)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(old, p, uint32(len(nw)))
+	// LZMA streams (segments with coder bytes), zstd ones beside them.
+	p, err = encodeSegments(old, nw, plan(old, nw, false), 512, 64)
 	if err != nil {
 		f.Fatal(err)
 	}

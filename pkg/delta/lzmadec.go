@@ -1,0 +1,232 @@
+package delta
+
+import "encoding/binary"
+
+// rcDecoder is the range decoder over one stream's bytes. Reading past the
+// end sets short instead of failing at once; the caller checks it.
+type rcDecoder struct {
+	in    []byte
+	pos   int
+	rng   uint32
+	code  uint32
+	short bool
+}
+
+func (d *rcDecoder) init(in []byte) bool {
+	if len(in) < 5 || in[0] != 0 {
+		return false
+	}
+	d.in, d.pos = in, 5
+	d.rng = 0xFFFFFFFF
+	d.code = binary.BigEndian.Uint32(in[1:5])
+	return d.code != d.rng
+}
+
+func (d *rcDecoder) next() uint32 {
+	if d.pos < len(d.in) {
+		b := d.in[d.pos]
+		d.pos++
+		return uint32(b)
+	}
+	d.short = true
+	return 0
+}
+
+func (d *rcDecoder) bit(p *prob) uint32 {
+	bound := (d.rng >> probBits) * uint32(*p)
+	var b uint32
+	if d.code < bound {
+		d.rng = bound
+		*p += (1<<probBits - *p) >> probMove
+	} else {
+		d.code -= bound
+		d.rng -= bound
+		*p -= *p >> probMove
+		b = 1
+	}
+	if d.rng < 1<<rcTopBits {
+		d.rng <<= 8
+		d.code = d.code<<8 | d.next()
+	}
+	return b
+}
+
+func (d *rcDecoder) direct(n int) uint32 {
+	var v uint32
+	for ; n > 0; n-- {
+		d.rng >>= 1
+		var b uint32
+		if d.code >= d.rng {
+			d.code -= d.rng
+			b = 1
+		}
+		v = v<<1 | b
+		if d.rng < 1<<rcTopBits {
+			d.rng <<= 8
+			d.code = d.code<<8 | d.next()
+		}
+	}
+	return v
+}
+
+func (d *rcDecoder) tree(ps []prob, n int) uint32 {
+	m := uint32(1)
+	for i := 0; i < n; i++ {
+		m = m<<1 | d.bit(&ps[m])
+	}
+	return m - 1<<uint(n)
+}
+
+func (d *rcDecoder) reverseTree(ps []prob, n int) uint32 {
+	m, v := uint32(1), uint32(0)
+	for i := 0; i < n; i++ {
+		b := d.bit(&ps[m])
+		m = m<<1 | b
+		v |= b << uint(i)
+	}
+	return v
+}
+
+func (d *rcDecoder) length(l *lenModel, posState int) int {
+	if d.bit(&l.choice) == 0 {
+		return lzmaMinLen + int(d.tree(l.low[posState][:], lzmaLenLowBits))
+	}
+	if d.bit(&l.choice2) == 0 {
+		return lzmaMinLen + lzmaLenLow + int(d.tree(l.mid[posState][:], lzmaLenMidBits))
+	}
+	return lzmaMinLen + lzmaLenLow + lzmaLenMid + int(d.tree(l.high[:], lzmaLenHighBits))
+}
+
+// lzmaDecompress decodes an LZMA stream (header included) that must produce
+// exactly size bytes, where size is at most maxSegmentRaw.
+func lzmaDecompress(in []byte, size uint64) ([]byte, error) {
+	if len(in) < lzmaHeaderSize {
+		return nil, corrupt("lzma stream: %v", errShortPatch)
+	}
+	props, ok := parseProps(in[0])
+	if !ok {
+		return nil, corrupt("lzma stream: bad properties %#x", in[0])
+	}
+	dict := binary.LittleEndian.Uint32(in[1:])
+	if dict > maxSegmentRaw {
+		return nil, corrupt("lzma stream: dictionary of %d bytes", dict)
+	}
+	if n := binary.LittleEndian.Uint64(in[5:]); n != size || size > maxSegmentRaw {
+		return nil, corrupt("lzma stream declares %d bytes, header says %d", n, size)
+	}
+	var rc rcDecoder
+	if !rc.init(in[lzmaHeaderSize:]) {
+		return nil, corrupt("lzma stream: bad range coder start")
+	}
+	out := make([]byte, size)
+	m := newLZMAModel(props)
+	pbMask := 1<<props.pb - 1
+	n := len(out)
+	state, pos := 0, 0
+	var reps [4]uint32
+	for pos < n {
+		if rc.short {
+			return nil, corrupt("lzma stream: %v", errShortPatch)
+		}
+		posState := pos & pbMask
+		if rc.bit(&m.isMatch[state<<lzmaPosBitsMax+posState]) == 0 {
+			var prev byte
+			if pos > 0 {
+				prev = out[pos-1]
+			}
+			ps := m.litProbs(pos, prev)
+			sym := uint32(1)
+			if state >= lzmaLitStates {
+				// reps[0] < pos: every distance was checked when it was set.
+				mb := uint32(out[pos-int(reps[0])-1])
+				off := uint32(0x100)
+				for sym < 0x100 {
+					mb <<= 1
+					mbit := mb & off
+					b := rc.bit(&ps[off+mbit+sym])
+					sym = sym<<1 | b
+					if b != 0 {
+						off &= mbit
+					} else {
+						off &^= mbit
+					}
+				}
+			} else {
+				for sym < 0x100 {
+					sym = sym<<1 | rc.bit(&ps[sym])
+				}
+			}
+			out[pos] = byte(sym)
+			pos++
+			state = stateLit(state)
+			continue
+		}
+		var l int
+		if rc.bit(&m.isRep[state]) == 0 {
+			l = rc.length(&m.matchLen, posState)
+			slot := rc.tree(m.slot[lenState(l)][:], lzmaSlotBits)
+			dist := slot
+			if slot >= 4 {
+				nd := int(slot>>1) - 1
+				dist = (2 | slot&1) << uint(nd)
+				if slot < lzmaEndPosModel {
+					dist += rc.reverseTree(m.specPos[dist-slot:], nd)
+				} else {
+					dist += rc.direct(nd-lzmaAlignBits) << lzmaAlignBits
+					dist += rc.reverseTree(m.align[:], lzmaAlignBits)
+				}
+			}
+			reps = [4]uint32{dist, reps[0], reps[1], reps[2]}
+			state = stateMatch(state)
+		} else {
+			if rc.bit(&m.isRepG0[state]) == 0 {
+				if rc.bit(&m.isRep0Long[state<<lzmaPosBitsMax+posState]) == 0 {
+					if int(reps[0]) >= pos {
+						return nil, corrupt("lzma stream: distance %d at %d", reps[0]+1, pos)
+					}
+					out[pos] = out[pos-int(reps[0])-1]
+					pos++
+					state = stateShortRep(state)
+					continue
+				}
+			} else {
+				var d uint32
+				if rc.bit(&m.isRepG1[state]) == 0 {
+					d = reps[1]
+				} else {
+					if rc.bit(&m.isRepG2[state]) == 0 {
+						d = reps[2]
+					} else {
+						d = reps[3]
+						reps[3] = reps[2]
+					}
+					reps[2] = reps[1]
+				}
+				reps[1] = reps[0]
+				reps[0] = d
+			}
+			l = rc.length(&m.repLen, posState)
+			state = stateRep(state)
+		}
+		d := int(reps[0])
+		if d >= pos || reps[0] >= dict {
+			return nil, corrupt("lzma stream: distance %d at %d", d+1, pos)
+		}
+		if l > n-pos {
+			return nil, corrupt("lzma stream: match of %d bytes past the end", l)
+		}
+		src := pos - d - 1
+		if d+1 >= l {
+			copy(out[pos:pos+l], out[src:src+l])
+		} else {
+			for i := 0; i < l; i++ {
+				out[pos+i] = out[src+i]
+			}
+		}
+		pos += l
+	}
+	if rc.short || rc.pos != len(rc.in) || rc.code != 0 {
+		return nil, corrupt("lzma stream does not end where its data does")
+	}
+	return out, nil
+}

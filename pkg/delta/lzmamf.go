@@ -1,0 +1,143 @@
+package delta
+
+import "encoding/binary"
+
+// The LZMA encoder's match finder: the nearest earlier position with the
+// same 2 and 3 bytes, then a binary tree of the earlier suffixes that share
+// a 4-byte hash, searched and re-rooted at each position (as LZMA's bt4).
+// It holds the whole stream (at most maxSegmentRaw bytes), 8 bytes a
+// position, and reports for each position the matches of increasing length,
+// each at the smallest distance it was found at.
+
+const (
+	mfHash2Bits = 16
+	mfHash3Bits = 18
+	mfHash4Bits = 20
+)
+
+type lzMatch struct {
+	len  int
+	dist uint32 // 0-based: the match starts dist+1 bytes back
+}
+
+type matchFinder struct {
+	data        []byte
+	son         []int32 // left and right child of each position, +1 (0: none)
+	h2, h3, h4  []int32 // last position with that hash, +1
+	nice, depth int
+	out         []lzMatch
+}
+
+func newMatchFinder(data []byte, nice, depth int) *matchFinder {
+	return &matchFinder{
+		data:  data,
+		son:   make([]int32, 2*len(data)),
+		h2:    make([]int32, 1<<mfHash2Bits),
+		h3:    make([]int32, 1<<mfHash3Bits),
+		h4:    make([]int32, 1<<mfHash4Bits),
+		nice:  nice,
+		depth: depth,
+	}
+}
+
+func hash3(b []byte) uint32 {
+	return (uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16) * 2654435761 >> (32 - mfHash3Bits)
+}
+
+func hash4(b []byte) uint32 {
+	return binary.LittleEndian.Uint32(b) * 2654435761 >> (32 - mfHash4Bits)
+}
+
+// find inserts position p and returns its matches (valid until the next
+// call); with collect false it only inserts.
+func (mf *matchFinder) find(p int, collect bool) []lzMatch {
+	mf.out = mf.out[:0]
+	d := mf.data
+	limit := min(mf.nice, len(d)-p)
+	if limit < 4 {
+		// Too near the end for the tree; a later position never looks
+		// back at these.
+		if limit >= 2 && collect {
+			mf.short(p, limit)
+		}
+		return mf.out
+	}
+	best := 1
+	if collect {
+		best = mf.short(p, limit)
+	} else {
+		mf.h2[uint32(d[p])|uint32(d[p+1])<<8] = int32(p + 1)
+		mf.h3[hash3(d[p:])] = int32(p + 1)
+	}
+	h := hash4(d[p:])
+	cur := int(mf.h4[h]) - 1
+	mf.h4[h] = int32(p + 1)
+	ptr0, ptr1 := 2*p+1, 2*p // where the next larger / smaller suffix goes
+	len0, len1 := 0, 0
+	for depth := mf.depth; ; depth-- {
+		if cur < 0 || depth == 0 {
+			mf.son[ptr0], mf.son[ptr1] = 0, 0
+			break
+		}
+		l := min(len0, len1)
+		a, b := d[cur:], d[p:p+limit]
+		for l < limit && a[l] == b[l] {
+			l++
+		}
+		if l > best {
+			best = l
+			if collect {
+				mf.out = append(mf.out, lzMatch{l, uint32(p - cur - 1)})
+			}
+		}
+		if l == limit {
+			// p replaces cur in the tree: it takes cur's subtrees.
+			mf.son[ptr1] = mf.son[2*cur]
+			mf.son[ptr0] = mf.son[2*cur+1]
+			break
+		}
+		if a[l] < b[l] {
+			mf.son[ptr1] = int32(cur + 1)
+			ptr1 = 2*cur + 1
+			cur = int(mf.son[ptr1]) - 1
+			len1 = l
+		} else {
+			mf.son[ptr0] = int32(cur + 1)
+			ptr0 = 2 * cur
+			cur = int(mf.son[ptr0]) - 1
+			len0 = l
+		}
+	}
+	return mf.out
+}
+
+// short records the 2- and 3-byte hash heads of p, adds their matches, and
+// returns the longest length found (at least 1).
+func (mf *matchFinder) short(p, limit int) int {
+	d := mf.data
+	best := 1
+	i2 := uint32(d[p]) | uint32(d[p+1])<<8
+	c2 := int(mf.h2[i2]) - 1
+	mf.h2[i2] = int32(p + 1)
+	if c2 >= 0 {
+		l := matchLen(d[c2:c2+limit], d[p:p+limit])
+		if l > best {
+			best = l
+			mf.out = append(mf.out, lzMatch{l, uint32(p - c2 - 1)})
+		}
+	}
+	if limit < 3 {
+		return best
+	}
+	i3 := hash3(d[p:])
+	c3 := int(mf.h3[i3]) - 1
+	mf.h3[i3] = int32(p + 1)
+	if c3 >= 0 && c3 != c2 {
+		l := matchLen(d[c3:c3+limit], d[p:p+limit])
+		if l > best {
+			best = l
+			mf.out = append(mf.out, lzMatch{l, uint32(p - c3 - 1)})
+		}
+	}
+	return best
+}
