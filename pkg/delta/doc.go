@@ -7,7 +7,10 @@
 //
 // The patch is self-contained and versioned: a header (magic, version, old
 // and new size) and segments of four streams (control, runs, differences,
-// literals), each raw or zstd-compressed. docs/delta.md specifies every byte.
+// literals), each raw, zstd-compressed, or (streams of 1 MiB or more, from
+// browser-size files) LZMA-coded by the package's own optimal-parse
+// encoder, as .lzma streams that xz can read. docs/delta.md specifies every
+// byte.
 // Bundles store patches as they are and check their SHA-256, and the SHA-256
 // of the file Apply produces; the patch carries no checksum of its own.
 //

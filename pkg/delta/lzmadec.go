@@ -33,27 +33,68 @@ func (d *rcDecoder) next() uint32 {
 }
 
 func (d *rcDecoder) bit(p *prob) uint32 {
+	if d.rng < 1<<rcTopBits {
+		d.normalize()
+	}
 	bound := (d.rng >> probBits) * uint32(*p)
-	var b uint32
 	if d.code < bound {
 		d.rng = bound
 		*p += (1<<probBits - *p) >> probMove
-	} else {
-		d.code -= bound
-		d.rng -= bound
-		*p -= *p >> probMove
-		b = 1
+		return 0
 	}
-	if d.rng < 1<<rcTopBits {
-		d.rng <<= 8
-		d.code = d.code<<8 | d.next()
+	d.code -= bound
+	d.rng -= bound
+	*p -= *p >> probMove
+	return 1
+}
+
+func (d *rcDecoder) normalize() {
+	d.rng <<= 8
+	d.code = d.code<<8 | d.next()
+}
+
+// literal decodes a byte coded with ps, against match byte mb when matched;
+// the hot loop of decoding, with the coder's state in locals.
+func (d *rcDecoder) literal(ps []prob, mb uint32, matched bool) byte {
+	ps = ps[:0x300]
+	rng, code := d.rng, d.code
+	sym := uint32(1)
+	off := uint32(0)
+	if matched {
+		off = 0x100
 	}
-	return b
+	for sym < 0x100 {
+		if rng < 1<<rcTopBits {
+			rng <<= 8
+			code = code<<8 | d.next()
+		}
+		mb <<= 1
+		mbit := mb & off
+		p := &ps[off+mbit+sym]
+		bound := (rng >> probBits) * uint32(*p)
+		if code < bound {
+			rng = bound
+			*p += (1<<probBits - *p) >> probMove
+			sym <<= 1
+			off &^= mbit
+		} else {
+			code -= bound
+			rng -= bound
+			*p -= *p >> probMove
+			sym = sym<<1 | 1
+			off &= mbit
+		}
+	}
+	d.rng, d.code = rng, code
+	return byte(sym)
 }
 
 func (d *rcDecoder) direct(n int) uint32 {
 	var v uint32
 	for ; n > 0; n-- {
+		if d.rng < 1<<rcTopBits {
+			d.normalize()
+		}
 		d.rng >>= 1
 		var b uint32
 		if d.code >= d.rng {
@@ -61,10 +102,6 @@ func (d *rcDecoder) direct(n int) uint32 {
 			b = 1
 		}
 		v = v<<1 | b
-		if d.rng < 1<<rcTopBits {
-			d.rng <<= 8
-			d.code = d.code<<8 | d.next()
-		}
 	}
 	return v
 }
@@ -134,29 +171,13 @@ func lzmaDecompress(in []byte, size uint64) ([]byte, error) {
 			if pos > 0 {
 				prev = out[pos-1]
 			}
-			ps := m.litProbs(pos, prev)
-			sym := uint32(1)
-			if state >= lzmaLitStates {
+			var mb uint32
+			matched := state >= lzmaLitStates
+			if matched {
 				// reps[0] < pos: every distance was checked when it was set.
-				mb := uint32(out[pos-int(reps[0])-1])
-				off := uint32(0x100)
-				for sym < 0x100 {
-					mb <<= 1
-					mbit := mb & off
-					b := rc.bit(&ps[off+mbit+sym])
-					sym = sym<<1 | b
-					if b != 0 {
-						off &= mbit
-					} else {
-						off &^= mbit
-					}
-				}
-			} else {
-				for sym < 0x100 {
-					sym = sym<<1 | rc.bit(&ps[sym])
-				}
+				mb = uint32(out[pos-int(reps[0])-1])
 			}
-			out[pos] = byte(sym)
+			out[pos] = rc.literal(m.litProbs(pos, prev), mb, matched)
 			pos++
 			state = stateLit(state)
 			continue
@@ -224,6 +245,9 @@ func lzmaDecompress(in []byte, size uint64) ([]byte, error) {
 			}
 		}
 		pos += l
+	}
+	if rc.rng < 1<<rcTopBits {
+		rc.normalize() // the encoder's flush wrote the last byte
 	}
 	if rc.short || rc.pos != len(rc.in) || rc.code != 0 {
 		return nil, corrupt("lzma stream does not end where its data does")

@@ -10,7 +10,7 @@ package delta
 
 const (
 	lzmaNice      = 64   // a match this long is taken without pricing others
-	lzmaDepth     = 48   // binary-tree nodes visited per position
+	lzmaDepth     = 24   // binary-tree nodes visited per position
 	lzmaOptSpan   = 2048 // longest stretch priced in one go
 	lzmaRefresh   = 512  // symbols coded between refreshes of the price tables
 	lzmaMinStream = 1 << 20
@@ -37,6 +37,7 @@ const (
 )
 
 type lzmaEncoder struct {
+	nice   int
 	data   []byte
 	m      *lzmaModel
 	rc     *rcEncoder
@@ -52,13 +53,18 @@ type lzmaEncoder struct {
 
 // lzmaCompress returns the LZMA coding of data (len(data) <= maxSegmentRaw),
 // header included.
-func lzmaCompress(data []byte) []byte {
+func lzmaCompress(data []byte) []byte { return lzmaCompressWith(data, lzmaNice, lzmaDepth) }
+
+// lzmaCompressWith is lzmaCompress taking matches of nice bytes at once and
+// visiting depth tree nodes a position.
+func lzmaCompressWith(data []byte, nice, depth int) []byte {
 	p := lzmaDefaultProps
 	e := &lzmaEncoder{
+		nice:   nice,
 		data:   data,
 		m:      newLZMAModel(p),
 		rc:     newRCEncoder(lzmaHeader(p, dictSize(len(data)), uint64(len(data)))),
-		mf:     newMatchFinder(data, lzmaNice, lzmaDepth),
+		mf:     newMatchFinder(data, nice, depth),
 		pbMask: 1<<p.pb - 1,
 		opt:    make([]optNode, lzmaOptSpan+lzmaMaxLen+2),
 		coded:  lzmaRefresh,

@@ -11,7 +11,7 @@ func (e *lzmaEncoder) parse(pos int) int {
 	opt := e.opt
 	opt[0] = optNode{state: int8(e.state), reps: e.reps}
 	lenEnd := 0
-	var long lzMatch // a match of lzmaNice or more that ends the window
+	var long lzMatch // a match of e.nice bytes or more ends the window
 	longRep := -1    // or the repeated distance it uses
 	cur := 0
 	for ; ; cur++ {
@@ -34,11 +34,11 @@ func (e *lzmaEncoder) parse(pos int) int {
 			if int(r) < p {
 				repLens[k] = matchLen(d[p-int(r)-1:p-int(r)-1+avail], d[p:p+avail])
 			}
-			if repLens[k] >= lzmaNice && repLens[k] > long.len {
+			if repLens[k] >= e.nice && repLens[k] > long.len {
 				long, longRep = lzMatch{repLens[k], r}, k
 			}
 		}
-		if long.len == 0 && len(matches) > 0 && matches[len(matches)-1].len >= lzmaNice {
+		if long.len == 0 && len(matches) > 0 && matches[len(matches)-1].len >= e.nice {
 			mt := matches[len(matches)-1]
 			s := p - int(mt.dist) - 1
 			long = lzMatch{matchLen(d[s:s+avail], d[p:p+avail]), mt.dist}

@@ -408,7 +408,7 @@ const nearMove = 128
 
 var (
 	denseScan = scanOpts{stride: 1}
-	largeScan = scanOpts{stride: 4, far: 24}
+	largeScan = scanOpts{stride: 8, far: 24}
 )
 
 // cost returns what a match that moves the old offset by d must win by.
