@@ -22,7 +22,8 @@ const (
 	maxFileSize   = 1 << 40  // oldSize and newSize
 
 	// Encoder targets, well inside the decoder limits.
-	segmentTarget = 32 << 20 // start a new segment past this many raw bytes
+	segmentTarget = 56 << 20 // start a new segment past this many raw bytes
+	zstdWindow    = 32 << 20 // zstd's window (a power of two), for streams under lzmaMinStream
 	chunkMax      = 1 << 20  // longest literal run or extra piece per step
 	minZeroGap    = 8        // shorter zero runs stay inside a literal run
 )
@@ -71,7 +72,7 @@ func encoder() (*zstd.Encoder, error) {
 		enc, encErr = zstd.NewWriter(nil,
 			zstd.WithEncoderLevel(zstd.SpeedBestCompression),
 			zstd.WithEncoderCRC(false), // the bundle hashes the patch
-			zstd.WithWindowSize(segmentTarget),
+			zstd.WithWindowSize(zstdWindow),
 			zstd.WithSingleSegment(true),
 			zstd.WithEncoderConcurrency(2),
 		)
