@@ -39,7 +39,24 @@ type saMatcher struct {
 	// thousands of buckets, miss the cache as often as the deep ones.
 	sub      []int32
 	subTable []int32
+
+	// Bucket 0 is a fifth of a library and a third of its searches, and
+	// its third byte is mostly zero too. It is ordered by the run of zeros
+	// a suffix starts with: first the suffixes that are zeros to the end
+	// (sa[:zeroEnd], shortest first), then the others by decreasing run
+	// length r (those of zeroCap zeros or more in sa[zeroEnd:zeroLong]),
+	// then by the byte x after the run. zeroAt[zeroGroup(r, x)] is where
+	// the suffixes with run r and then x start, for 2 <= r < zeroCap.
+	zeroAt            []int32
+	zeroEnd, zeroLong int
 }
+
+// zeroCap bounds the zero runs told apart by zeroAt (a table of 64 KiB).
+const zeroCap = 64
+
+// zeroGroup returns the index in zeroAt of the suffixes starting with r
+// zeros and then the nonzero byte x.
+func zeroGroup(r int, x byte) int { return (zeroCap-1-r)<<8 | int(x) }
 
 // subMin is the smallest bucket given a table of third bytes: 1 KiB of
 // table saves about 8 steps of each search in the bucket.
@@ -60,8 +77,47 @@ func newSAMatcher(old []byte) *saMatcher {
 	}
 	if len(old) <= saMaxOld {
 		m.thirdBytes()
+		m.zeroRuns()
 	}
 	return m
+}
+
+// zeroRuns fills zeroAt, zeroEnd and zeroLong from the zero runs of old: a
+// run of R zeros before the byte x holds one suffix for each run length
+// from R down to 1 (those from 2 are in bucket 0), each followed by x.
+func (m *saMatcher) zeroRuns() {
+	old, n := m.old, len(m.old)
+	at := make([]int32, zeroGroup(2, 255)+2)
+	long := 0
+	for i := 0; i < n; {
+		if old[i] != 0 {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < n && old[j] == 0 {
+			j++
+		}
+		if j == n {
+			m.zeroEnd = j - i // old[n-1:] with the zeros: bucket 0 too
+			break
+		}
+		r := j - i
+		if r >= zeroCap {
+			long += r - zeroCap + 1
+			r = zeroCap - 1
+		}
+		for ; r >= 2; r-- {
+			at[zeroGroup(r, old[j])+1]++
+		}
+		i = j
+	}
+	m.zeroLong = m.zeroEnd + long
+	at[0] += int32(m.zeroLong)
+	for g := 1; g < len(at); g++ {
+		at[g] += at[g-1]
+	}
+	m.zeroAt = at
 }
 
 // thirdBytes fills sub and subTable from a count of the 3-byte prefixes of
@@ -75,7 +131,7 @@ func (m *saMatcher) thirdBytes() {
 	nt := int32(0)
 	for k := range m.subTable {
 		m.subTable[k] = -1
-		if m.bucket[k+1]-m.bucket[k] >= subMin {
+		if k != 0 && m.bucket[k+1]-m.bucket[k] >= subMin {
 			m.subTable[k] = nt
 			nt++
 		}
@@ -129,6 +185,22 @@ func (m *saMatcher) search(b []byte, _ int) (int, int) {
 	if t := m.subTable; t != nil && t[k] >= 0 && len(b) >= 3 {
 		g := m.sub[257*int(t[k]):][:257]
 		short, first, last = int(g[0]), int(g[b[2]]), int(g[int(b[2])+1])-1
+	}
+	if k == 0 && m.zeroAt != nil {
+		// b starts with z zeros: suffixes with longer runs sort below b
+		// (unless b ends there: then all sort above), with shorter ones
+		// above; the all-zero ones at the start are compared.
+		z := zeroPrefix(b[:min(len(b), zeroCap)])
+		short = m.zeroEnd
+		switch {
+		case z == zeroCap:
+			first, last = short, m.zeroLong-1
+		case z == len(b):
+			first, last = short, short-1
+		default:
+			g := zeroGroup(z, b[z])
+			first, last = int(m.zeroAt[g]), int(m.zeroAt[g+1])-1
+		}
 	}
 	var bw uint64
 	if len(b) >= 8 {
@@ -285,6 +357,19 @@ func (m *blockMatcher) search(b []byte, _ int) (int, int) {
 		}
 	}
 	return 0, 0
+}
+
+// zeroPrefix returns the number of zero bytes b starts with.
+func zeroPrefix(b []byte) int {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if x := binary.LittleEndian.Uint64(b[i:]); x != 0 {
+			return i + bits.TrailingZeros64(x)/8
+		}
+	}
+	for ; i < len(b) && b[i] == 0; i++ {
+	}
+	return i
 }
 
 // matchLen returns the length of the common prefix of a and b.

@@ -56,10 +56,25 @@ func zeroy(r *rand.Rand, n int) []byte {
 	return b
 }
 
+// checkTables checks that the tables of third bytes and of zero runs end
+// where their buckets end, so that they add up to the suffixes counted.
+func checkTables(t *testing.T, m *saMatcher) {
+	t.Helper()
+	for k, tb := range m.subTable {
+		if tb >= 0 && m.sub[257*int(tb)+256] != m.bucket[k+1] {
+			t.Fatalf("bucket %#04x: table of third bytes ends at %d, bucket at %d", k, m.sub[257*int(tb)+256], m.bucket[k+1])
+		}
+	}
+	if m.zeroAt != nil && m.zeroAt[len(m.zeroAt)-1] != m.bucket[1] {
+		t.Fatalf("zero runs end at %d, bucket 0 at %d", m.zeroAt[len(m.zeroAt)-1], m.bucket[1])
+	}
+}
+
 // checkSearch compares search with refSearch for every every-th suffix of
 // nw, cut to maxLen and to a few shorter lengths.
 func checkSearch(t *testing.T, m *saMatcher, nw []byte, every, maxLen int) {
 	t.Helper()
+	checkTables(t, m)
 	for i := 0; i < len(nw); i += every {
 		for _, end := range []int{min(len(nw), i+maxLen), min(len(nw), i+1+i%23), min(len(nw), i+2+i%7)} {
 			b := nw[i:end]
