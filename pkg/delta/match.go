@@ -24,7 +24,9 @@ type matcher interface {
 }
 
 // saMatcher finds the longest match by binary search in a suffix array of
-// old, narrowed first by a table of where each 2-byte prefix starts.
+// old, narrowed first by a table of where each 2-byte prefix starts, then
+// (for files up to saMaxOld) by tables of third bytes and of zero runs,
+// which decide the steps outside b's group without reading sa or old.
 type saMatcher struct {
 	old    []byte
 	sa     []int32
