@@ -1,5 +1,7 @@
 package delta
 
+import "math/bits"
+
 // Suffix array construction by induced sorting (SA-IS; Nong, Zhang and Chan,
 // "Two Efficient Algorithms for Linear Time Suffix Array Construction", 2011),
 // written for this package because index/suffixarray does not export its array.
@@ -18,11 +20,20 @@ func suffixArray(text []byte) []int32 {
 	return sa
 }
 
-// bitset marks S-type positions.
+// bitset marks S-type or LMS positions.
 type bitset []uint64
 
 func (b bitset) get(i int) bool { return b[i>>6]&(1<<(uint(i)&63)) != 0 }
 func (b bitset) set(i int)      { b[i>>6] |= 1 << (uint(i) & 63) }
+
+// each calls f with the positions set, in increasing order.
+func (b bitset) each(f func(i int)) {
+	for w, x := range b {
+		for ; x != 0; x &= x - 1 {
+			f(w<<6 | bits.TrailingZeros64(x))
+		}
+	}
+}
 
 func sais[T symbol](s []T, sa []int32, k int) {
 	n := len(s)
@@ -34,13 +45,21 @@ func sais[T symbol](s []T, sa []int32, k int) {
 		return
 	}
 	// Classify: S-type if s[i] < s[i+1], or equal and s[i+1] is S-type.
+	// LMS: S-type after an L-type, never position 0.
 	t := make(bitset, (n+63)/64)
-	for i := n - 2; i >= 0; i-- {
-		if s[i] < s[i+1] || (s[i] == s[i+1] && t.get(i+1)) {
+	for i, st := n-2, false; i >= 0; i-- {
+		st = s[i] < s[i+1] || (s[i] == s[i+1] && st)
+		if st {
 			t.set(i)
 		}
 	}
-	isLMS := func(i int) bool { return i > 0 && t.get(i) && !t.get(i-1) }
+	lms := make(bitset, len(t))
+	carry := uint64(1) // position -1 counts as S: 0 is not LMS
+	for w, x := range t {
+		lms[w] = x &^ (x<<1 | carry)
+		carry = x >> 63
+	}
+	isLMS := lms.get
 
 	cnt := make([]int32, k)
 	for _, c := range s {
@@ -92,13 +111,11 @@ func sais[T symbol](s []T, sa []int32, k int) {
 		sa[i] = -1
 	}
 	ends()
-	for i := 1; i < n; i++ {
-		if isLMS(i) {
-			c := s[i]
-			bkt[c]--
-			sa[bkt[c]] = int32(i)
-		}
-	}
+	lms.each(func(i int) {
+		c := s[i]
+		bkt[c]--
+		sa[bkt[c]] = int32(i)
+	})
 	induce()
 
 	// Compact the sorted LMS positions into sa[:m].
@@ -118,27 +135,38 @@ func sais[T symbol](s []T, sa []int32, k int) {
 		induce()
 		return
 	}
-	// Name the LMS substrings; names go to sa[m + pos/2].
+	// Name the LMS substrings; names go to sa[m + pos/2], which holds the
+	// substring's length (to the next LMS position) first. Two substrings
+	// are equal when their lengths and symbols are: the types follow from
+	// the symbols and the type of the LMS position ending both. The last
+	// one ends at the sentinel, so it is unique.
 	for i := m; i < n; i++ {
 		sa[i] = -1
 	}
+	last := -1
+	lms.each(func(i int) {
+		if last >= 0 {
+			sa[m+last/2] = int32(i - last)
+		}
+		last = i
+	})
 	name := int32(0)
-	prev := -1
+	prev, prevLen := -1, 0
 	for i := 0; i < m; i++ {
 		pos := int(sa[i])
-		diff := false
-		for d := 0; ; d++ {
-			if prev == -1 || pos+d == n || prev+d == n || s[pos+d] != s[prev+d] || t.get(pos+d) != t.get(prev+d) {
-				diff = true
-				break
-			}
-			if d > 0 && (isLMS(pos+d) || isLMS(prev+d)) {
-				break
+		l := int(sa[m+pos/2])
+		diff := prev < 0 || pos == last || prev == last || l != prevLen
+		if !diff {
+			for d := 0; d <= l; d++ {
+				if s[pos+d] != s[prev+d] {
+					diff = true
+					break
+				}
 			}
 		}
 		if diff {
 			name++
-			prev = pos
+			prev, prevLen = pos, l
 		}
 		sa[m+pos/2] = name - 1
 	}
@@ -160,12 +188,11 @@ func sais[T symbol](s []T, sa []int32, k int) {
 	}
 
 	// Stage 2: induce the full order from the sorted LMS suffixes.
-	for i, j := 1, 0; i < n; i++ {
-		if isLMS(i) {
-			s1[j] = int32(i)
-			j++
-		}
-	}
+	j := 0
+	lms.each(func(i int) {
+		s1[j] = int32(i)
+		j++
+	})
 	for i := range sa1 {
 		sa1[i] = s1[sa1[i]]
 	}

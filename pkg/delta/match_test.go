@@ -1,0 +1,143 @@
+package delta
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+)
+
+// refSearch is saMatcher.search as first written: a plain binary search
+// with bytes.Compare at every step. The patch bytes depend on which of
+// equally long matches search returns, so the fast paths must agree with it
+// exactly, not only on the length.
+func refSearch(m *saMatcher, b []byte) (int, int) {
+	old, sa := m.old, m.sa
+	if m.limit > 0 && len(b) > m.limit {
+		b = b[:m.limit]
+	}
+	if len(sa) == 0 || len(b) < 2 {
+		return 0, 0
+	}
+	k := int(b[0])<<8 | int(b[1])
+	lo, hi := int(m.bucket[k]), int(m.bucket[k+1])-1
+	if lo > hi {
+		return 0, 0
+	}
+	for hi-lo >= 2 {
+		mid := lo + (hi-lo)/2
+		p := int(sa[mid])
+		k := min(len(old)-p, len(b))
+		if bytes.Compare(old[p:p+k], b[:k]) < 0 {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	pl, ph := int(sa[lo]), int(sa[hi])
+	nl, nh := matchLen(old[pl:], b), matchLen(old[ph:], b)
+	if nl >= nh {
+		return pl, nl
+	}
+	return ph, nh
+}
+
+// zeroy returns code-like bytes with zero runs of many lengths, some
+// reaching the end, as in the padding of binaries.
+func zeroy(r *rand.Rand, n int) []byte {
+	b := codeLike(r, n)
+	for range n / 64 {
+		p := r.IntN(n)
+		z := r.IntN(3 + r.IntN(3)*r.IntN(300))
+		clear(b[p:min(n, p+z)])
+	}
+	if r.IntN(2) == 0 {
+		clear(b[n-r.IntN(min(n, 40)):])
+	}
+	return b
+}
+
+// checkTables checks that the tables of third bytes and of zero runs end
+// where their buckets end, so that they add up to the suffixes counted.
+func checkTables(t *testing.T, m *saMatcher) {
+	t.Helper()
+	for k, tb := range m.subTable {
+		if tb >= 0 && m.sub[257*int(tb)+256] != m.bucket[k+1] {
+			t.Fatalf("bucket %#04x: table of third bytes ends at %d, bucket at %d", k, m.sub[257*int(tb)+256], m.bucket[k+1])
+		}
+	}
+	if m.zeroAt != nil && m.zeroAt[len(m.zeroAt)-1] != m.bucket[1] {
+		t.Fatalf("zero runs end at %d, bucket 0 at %d", m.zeroAt[len(m.zeroAt)-1], m.bucket[1])
+	}
+}
+
+// checkSearch compares search with refSearch for every every-th suffix of
+// nw, cut to maxLen and to a few shorter lengths.
+func checkSearch(t *testing.T, m *saMatcher, nw []byte, every, maxLen int) {
+	t.Helper()
+	checkTables(t, m)
+	for i := 0; i < len(nw); i += every {
+		for _, end := range []int{min(len(nw), i+maxLen), min(len(nw), i+1+i%23), min(len(nw), i+2+i%7)} {
+			b := nw[i:end]
+			gp, gn := m.search(b, i)
+			wp, wn := refSearch(m, b)
+			if gp != wp || gn != wn {
+				t.Fatalf("search(nw[%d:%d]) = %d, %d; want %d, %d", i, end, gp, gn, wp, wn)
+			}
+		}
+	}
+}
+
+func TestSearchSynthetic(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 200 {
+		n := 2 + r.IntN(3000)
+		old := zeroy(r, n)
+		nw := mutate(r, old, 5)
+		nw = append(nw, zeroy(r, 1+r.IntN(500))...)
+		m := newSAMatcher(old)
+		checkSearch(t, m, nw, 1, len(nw))
+		checkSearch(t, m, old, 1, len(old))
+	}
+	// Buckets large enough for tables of third bytes (subMin), from a
+	// small alphabet, with runs, and ending in each kind of short suffix.
+	for i := range 12 {
+		old := make([]byte, 20000+r.IntN(20000))
+		for j := range old {
+			old[j] = byte(r.IntN(2 + i%4))
+		}
+		if i%3 == 0 {
+			old = append(old, zeroy(r, 3000)...)
+		}
+		old[len(old)-1] = byte(i % 2)
+		old[len(old)-2] = byte(i / 2 % 2)
+		m := newSAMatcher(old)
+		if m.sub == nil {
+			t.Fatal("no table of third bytes")
+		}
+		checkSearch(t, m, mutate(r, old, 20), 3, 200)
+		checkSearch(t, m, old[len(old)-500:], 1, 500)
+	}
+	for _, old := range [][]byte{{0}, {0, 0}, {1, 0}, {0, 0, 0, 1}, bytes.Repeat([]byte{0}, 100), bytes.Repeat([]byte{0}, 5000)} {
+		m := newSAMatcher(old)
+		for _, nw := range [][]byte{{0, 0}, {0, 0, 0}, {0, 0, 1}, bytes.Repeat([]byte{0}, 200)} {
+			checkSearch(t, m, nw, 1, len(nw))
+		}
+	}
+}
+
+func TestSearchCorpus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("corpus search in -short mode")
+	}
+	t.Parallel()
+	for _, c := range corpusCases {
+		if c.large {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			old, nw := corpusPair(t, c.pkg, c.old, c.new, c.rel)
+			checkSearch(t, newSAMatcher(old), nw, 7, 1<<16)
+		})
+	}
+}
