@@ -148,7 +148,8 @@ for p in "${pairs[@]}"; do
         fi
         measure "$out/deltabench" apply "$old" "$patch" "$res" ;;
       hdiffz)
-        measure "$HDIFFZ" -m-6 -SD -c-zstd-21-24 -p-1 "$old" "$new" "$patch"; cs=$secs cc=$cpu cm=$rss
+        # -f: the second of REPEAT runs overwrites the first one's patch
+        measure "$HDIFFZ" -m-6 -SD -c-zstd-21-24 -p-1 -f "$old" "$new" "$patch"; cs=$secs cc=$cpu cm=$rss
         measure "$HPATCHZ" -p-1 -f "$old" "$patch" "$res" ;;
       bsdiff)
         measure bsdiff "$old" "$new" "$patch"; cs=$secs cc=$cpu cm=$rss
