@@ -12,15 +12,8 @@ import (
 // exactly, not only on the length.
 func refSearch(m *saMatcher, b []byte) (int, int) {
 	old, sa := m.old, m.sa
-	if m.limit > 0 && len(b) > m.limit {
-		b = b[:m.limit]
-	}
-	if len(sa) == 0 || len(b) < 2 {
-		return 0, 0
-	}
-	k := int(b[0])<<8 | int(b[1])
-	lo, hi := int(m.bucket[k]), int(m.bucket[k+1])-1
-	if lo > hi {
+	b, _, lo, hi, ok := m.bucketOf(b)
+	if !ok {
 		return 0, 0
 	}
 	for hi-lo >= 2 {
@@ -33,12 +26,7 @@ func refSearch(m *saMatcher, b []byte) (int, int) {
 			hi = mid
 		}
 	}
-	pl, ph := int(sa[lo]), int(sa[hi])
-	nl, nh := matchLen(old[pl:], b), matchLen(old[ph:], b)
-	if nl >= nh {
-		return pl, nl
-	}
-	return ph, nh
+	return m.longer(b, lo, hi)
 }
 
 // zeroy returns code-like bytes with zero runs of many lengths, some
@@ -131,13 +119,20 @@ func TestSearchCorpus(t *testing.T) {
 		t.Skip("corpus search in -short mode")
 	}
 	t.Parallel()
+	forSmallCorpus(t, func(t *testing.T, old, nw []byte) {
+		checkSearch(t, newSAMatcher(old), nw, 7, 1<<16)
+	})
+}
+
+// forSmallCorpus runs f on each corpus pair that is not large, as a subtest.
+func forSmallCorpus(t *testing.T, f func(t *testing.T, old, nw []byte)) {
 	for _, c := range corpusCases {
 		if c.large {
 			continue
 		}
 		t.Run(c.name, func(t *testing.T) {
 			old, nw := corpusPair(t, c.pkg, c.old, c.new, c.rel)
-			checkSearch(t, newSAMatcher(old), nw, 7, 1<<16)
+			f(t, old, nw)
 		})
 	}
 }

@@ -31,16 +31,10 @@ func TestSuffixArrayCorpus(t *testing.T) {
 		t.Skip("corpus suffix arrays in -short mode")
 	}
 	t.Parallel()
-	for _, c := range corpusCases {
-		if c.large {
-			continue
-		}
-		t.Run(c.name, func(t *testing.T) {
-			old, nw := corpusPair(t, c.pkg, c.old, c.new, c.rel)
-			checkSuffixArray(t, old, suffixArray(old))
-			checkSuffixArray(t, nw, suffixArray(nw))
-		})
-	}
+	forSmallCorpus(t, func(t *testing.T, old, nw []byte) {
+		checkSuffixArray(t, old, suffixArray(old))
+		checkSuffixArray(t, nw, suffixArray(nw))
+	})
 }
 
 // FuzzSuffixArray checks suffixArray on any input against the definition.

@@ -148,18 +148,26 @@ func (m *saMatcher) thirdBytes() {
 	}
 }
 
-func (m *saMatcher) search(b []byte, _ int) (int, int) {
-	old, sa := m.old, m.sa
+// bucketOf cuts b to the search limit and returns it with the bounds of
+// its 2-byte bucket, ok false when no suffix shares those two bytes (no
+// match worth having).
+func (m *saMatcher) bucketOf(b []byte) (cut []byte, k, lo, hi int, ok bool) {
 	if m.limit > 0 && len(b) > m.limit {
 		b = b[:m.limit]
 	}
-	if len(sa) == 0 || len(b) < 2 {
-		return 0, 0
+	if len(m.sa) == 0 || len(b) < 2 {
+		return b, 0, 0, 0, false
 	}
-	k := int(b[0])<<8 | int(b[1])
-	lo, hi := int(m.bucket[k]), int(m.bucket[k+1])-1
-	if lo > hi {
-		return 0, 0 // no 2-byte match: nothing worth having
+	k = int(b[0])<<8 | int(b[1])
+	lo, hi = int(m.bucket[k]), int(m.bucket[k+1])-1
+	return b, k, lo, hi, lo <= hi
+}
+
+func (m *saMatcher) search(b []byte, _ int) (int, int) {
+	old, sa := m.old, m.sa
+	b, k, lo, hi, ok := m.bucketOf(b)
+	if !ok {
+		return 0, 0
 	}
 	// Each step asks whether the suffix, cut to len(b), sorts below b.
 	// Between the bucket's short suffixes and the group of b's third
@@ -219,8 +227,14 @@ func (m *saMatcher) search(b []byte, _ int) (int, int) {
 			hi = mid
 		}
 	}
-	pl, ph := int(sa[lo]), int(sa[hi])
-	nl, nh := matchLen(old[pl:], b), matchLen(old[ph:], b)
+	return m.longer(b, lo, hi)
+}
+
+// longer returns the longer match with b of the suffixes at sa[lo] and
+// sa[hi] (the first on a tie), where the binary search ends.
+func (m *saMatcher) longer(b []byte, lo, hi int) (int, int) {
+	pl, ph := int(m.sa[lo]), int(m.sa[hi])
+	nl, nh := matchLen(m.old[pl:], b), matchLen(m.old[ph:], b)
 	if nl >= nh {
 		return pl, nl
 	}
