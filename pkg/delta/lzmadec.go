@@ -90,37 +90,73 @@ func (d *rcDecoder) literal(ps []prob, mb uint32, matched bool) byte {
 }
 
 func (d *rcDecoder) direct(n int) uint32 {
+	rng, code := d.rng, d.code
 	var v uint32
 	for ; n > 0; n-- {
-		if d.rng < 1<<rcTopBits {
-			d.normalize()
+		if rng < 1<<rcTopBits {
+			rng <<= 8
+			code = code<<8 | d.next()
 		}
-		d.rng >>= 1
-		var b uint32
-		if d.code >= d.rng {
-			d.code -= d.rng
-			b = 1
+		rng >>= 1
+		v <<= 1
+		if code >= rng {
+			code -= rng
+			v |= 1
 		}
-		v = v<<1 | b
 	}
+	d.rng, d.code = rng, code
 	return v
 }
 
 func (d *rcDecoder) tree(ps []prob, n int) uint32 {
+	rng, code := d.rng, d.code
 	m := uint32(1)
 	for i := 0; i < n; i++ {
-		m = m<<1 | d.bit(&ps[m])
+		if rng < 1<<rcTopBits {
+			rng <<= 8
+			code = code<<8 | d.next()
+		}
+		p := &ps[m]
+		bound := (rng >> probBits) * uint32(*p)
+		if code < bound {
+			rng = bound
+			*p += (1<<probBits - *p) >> probMove
+			m <<= 1
+		} else {
+			code -= bound
+			rng -= bound
+			*p -= *p >> probMove
+			m = m<<1 | 1
+		}
 	}
+	d.rng, d.code = rng, code
 	return m - 1<<uint(n)
 }
 
+// reverseTree is tree with the least significant bit first.
 func (d *rcDecoder) reverseTree(ps []prob, n int) uint32 {
+	rng, code := d.rng, d.code
 	m, v := uint32(1), uint32(0)
 	for i := 0; i < n; i++ {
-		b := d.bit(&ps[m])
-		m = m<<1 | b
-		v |= b << uint(i)
+		if rng < 1<<rcTopBits {
+			rng <<= 8
+			code = code<<8 | d.next()
+		}
+		p := &ps[m]
+		bound := (rng >> probBits) * uint32(*p)
+		if code < bound {
+			rng = bound
+			*p += (1<<probBits - *p) >> probMove
+			m <<= 1
+		} else {
+			code -= bound
+			rng -= bound
+			*p -= *p >> probMove
+			m = m<<1 | 1
+			v |= 1 << uint(i)
+		}
 	}
+	d.rng, d.code = rng, code
 	return v
 }
 
