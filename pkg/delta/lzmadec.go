@@ -89,6 +89,7 @@ func (d *rcDecoder) literal(ps []prob, mb uint32, matched bool) byte {
 	return byte(sym)
 }
 
+// direct decodes n bits of probability one half, most significant first.
 func (d *rcDecoder) direct(n int) uint32 {
 	rng, code := d.rng, d.code
 	var v uint32
@@ -108,9 +109,13 @@ func (d *rcDecoder) direct(n int) uint32 {
 	return v
 }
 
-func (d *rcDecoder) tree(ps []prob, n int) uint32 {
+// treeBits decodes n bits through the bit tree ps, with the coder's state
+// in locals. It returns the tree index reached (1 followed by the bits,
+// the first one most significant) and the bits with the first one least
+// significant.
+func (d *rcDecoder) treeBits(ps []prob, n int) (m, rev uint32) {
 	rng, code := d.rng, d.code
-	m := uint32(1)
+	m = 1
 	for i := 0; i < n; i++ {
 		if rng < 1<<rcTopBits {
 			rng <<= 8
@@ -127,36 +132,22 @@ func (d *rcDecoder) tree(ps []prob, n int) uint32 {
 			rng -= bound
 			*p -= *p >> probMove
 			m = m<<1 | 1
+			rev |= 1 << uint(i)
 		}
 	}
 	d.rng, d.code = rng, code
+	return m, rev
+}
+
+// tree decodes n bits, most significant first.
+func (d *rcDecoder) tree(ps []prob, n int) uint32 {
+	m, _ := d.treeBits(ps, n)
 	return m - 1<<uint(n)
 }
 
-// reverseTree is tree with the least significant bit first.
+// reverseTree decodes n bits, least significant first.
 func (d *rcDecoder) reverseTree(ps []prob, n int) uint32 {
-	rng, code := d.rng, d.code
-	m, v := uint32(1), uint32(0)
-	for i := 0; i < n; i++ {
-		if rng < 1<<rcTopBits {
-			rng <<= 8
-			code = code<<8 | d.next()
-		}
-		p := &ps[m]
-		bound := (rng >> probBits) * uint32(*p)
-		if code < bound {
-			rng = bound
-			*p += (1<<probBits - *p) >> probMove
-			m <<= 1
-		} else {
-			code -= bound
-			rng -= bound
-			*p -= *p >> probMove
-			m = m<<1 | 1
-			v |= 1 << uint(i)
-		}
-	}
-	d.rng, d.code = rng, code
+	_, v := d.treeBits(ps, n)
 	return v
 }
 
