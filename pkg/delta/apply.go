@@ -198,17 +198,26 @@ func (a *applier) stream(kind int, limit uint64) ([]byte, error) {
 	if uint64(len(comp)) != compLen {
 		return nil, corrupt("reading stream: %v", errShortPatch)
 	}
+	raw, err := a.decompress(coder, comp, rawLen)
+	if err != nil {
+		return nil, err
+	}
+	if uint64(len(raw)) != rawLen {
+		return nil, corrupt("stream decompressed to %d bytes, header says %d", len(raw), rawLen)
+	}
+	if a.seen != nil {
+		a.seen(kind, compLen, raw)
+	}
+	return raw, nil
+}
+
+// decompress decodes comp with coder into at most rawLen bytes.
+func (a *applier) decompress(coder byte, comp []byte, rawLen uint64) ([]byte, error) {
 	if coder == coderLZMA {
-		raw, err := lzmaDecompress(comp, rawLen)
-		if err != nil {
-			return nil, err
-		}
-		if a.seen != nil {
-			a.seen(kind, compLen, raw)
-		}
-		return raw, nil
+		return lzmaDecompress(comp, rawLen)
 	}
 	if a.dec == nil {
+		var err error
 		a.dec, err = zstd.NewReader(nil,
 			zstd.WithDecoderConcurrency(1),
 			zstd.WithDecoderMaxWindow(maxSegmentRaw),
@@ -221,12 +230,6 @@ func (a *applier) stream(kind int, limit uint64) ([]byte, error) {
 	raw, err := a.dec.DecodeAll(comp, make([]byte, 0, rawLen))
 	if err != nil {
 		return nil, corrupt("decompressing stream: %v", err)
-	}
-	if uint64(len(raw)) != rawLen {
-		return nil, corrupt("stream decompressed to %d bytes, header says %d", len(raw), rawLen)
-	}
-	if a.seen != nil {
-		a.seen(kind, compLen, raw)
 	}
 	return raw, nil
 }

@@ -403,12 +403,14 @@ func encodeSegments(old, nw []byte, ops []op, target, lzmaMin int) ([]byte, erro
 	}
 
 	// Compress every stream of every segment, two at a time, the largest
-	// first: LZMA for streams of lzmaMinStream bytes or more (slower, and
-	// 10-17 % smaller on browser-size streams), else zstd.
+	// first: LZMA for streams of lzmaMin bytes or more (slower, and 10-17 %
+	// smaller on browser-size streams), else zstd.
 	type job struct {
 		raw, comp []byte
 		coder     byte
 	}
+	// compressed reports whether j is written compressed (else raw).
+	compressed := func(j *job) bool { return j.comp != nil && len(j.comp) < len(j.raw) }
 	const perSeg = numStreams + 2 // overrides, global map, then the streams
 	jobs := make([]job, 0, len(segs)*perSeg)
 	for _, g := range segs {
@@ -444,8 +446,8 @@ func encodeSegments(old, nw []byte, ops []op, target, lzmaMin int) ([]byte, erro
 		}()
 	}
 	wg.Wait()
-	for i, j := range jobs {
-		if j.coder != coderZstd && len(j.comp) < len(j.raw) {
+	for i := range jobs {
+		if jobs[i].coder != coderZstd && compressed(&jobs[i]) {
 			segs[i/perSeg].flags |= flagCoders
 		}
 	}
@@ -462,7 +464,7 @@ func encodeSegments(old, nw []byte, ops []op, target, lzmaMin int) ([]byte, erro
 				continue
 			}
 		}
-		if j.comp != nil && len(j.comp) < len(j.raw) {
+		if compressed(&j) {
 			out = binary.AppendUvarint(out, uint64(len(j.raw))<<1|1)
 			if g.flags&flagCoders != 0 {
 				out = append(out, j.coder)
