@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sort"
 	"testing"
 )
@@ -224,6 +225,40 @@ func TestBlocks(t *testing.T) {
 		got, err := apply(t, old, patch, len(nw))
 		if err != nil || !bytes.Equal(got, nw) {
 			t.Fatalf("case %d: round trip failed: %v", i, err)
+		}
+		t.Logf("case %d: %d bytes -> patch %d bytes", i, len(nw), len(patch))
+	}
+}
+
+// TestPlanLarge runs the large-file plan (even suffix array, sparse scan,
+// windows of new, x86-64 normalization) on small files with small windows:
+// every patch round-trips and is the same on one core.
+func TestPlanLarge(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(11, 12))
+	old := codeLike(r, 1<<20+1) // odd: the padded last pair
+	cases := [][2][]byte{{old, mutate(r, old, 40)}}
+	if !testing.Short() {
+		c := corpusCases[2] // libcrypto: x86-64, normalized
+		o, n := corpusPair(t, c.pkg, c.old, c.new, c.rel)
+		cases = append(cases, [2][]byte{o, n})
+	}
+	for i, c := range cases {
+		old, nw := c[0], c[1]
+		ops := planLarge(old, nw, 256<<10)
+		patch, err := encode(old, nw, ops)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := apply(t, old, patch, len(nw))
+		if err != nil || !bytes.Equal(got, nw) {
+			t.Fatalf("case %d: round trip failed: %v", i, err)
+		}
+		prev := runtime.GOMAXPROCS(1)
+		ops1 := planLarge(old, nw, 256<<10)
+		runtime.GOMAXPROCS(prev)
+		if !slices.Equal(ops, ops1) {
+			t.Fatalf("case %d: other ops on one core", i)
 		}
 		t.Logf("case %d: %d bytes -> patch %d bytes", i, len(nw), len(patch))
 	}

@@ -7,13 +7,15 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Old files are matched through a suffix array (SA-IS: exact longest
-// matches, 4 bytes per old byte, ~50 ns per byte to build on a library and
-// about three times that on a 280 MB browser, where it misses the cache). Above
-// saMaxOld, the scan searches sparsely and x86-64 code is matched with its
-// displacements set aside (largeScan, normalized); above saMaxAll, a block
+// matches, 4 bytes per old byte, ~50 ns per byte to build on a library).
+// Above saMaxOld the array holds only the even positions (2 bytes per old
+// byte, sorted as 16-bit symbols: 26 s for a 280 MB browser), the scan
+// searches sparsely, new is scanned in windows, and x86-64 code is matched
+// with its displacements set aside (planLarge); above saMaxAll, a block
 // index (HDiffPatch-style, 16 bytes of table per 32-byte block) keeps the
 // memory small. Large files that differ in place in only a few bytes (the
 // rebuilds of 90 MB libraries) are matched along the diagonal.
@@ -36,12 +38,23 @@ func Diff(old, new []byte) ([]byte, error) {
 		return nil, fmt.Errorf("diffing %d against %d bytes: larger than %d bytes", len(new), len(old), maxDiffSize)
 	}
 	ops := plan(old, new, len(old) > saMaxAll)
+	// The suffix array and the normalized copy (a gigabyte for a browser)
+	// are garbage now: free them before encoding allocates.
+	collect(old)
+	return encode(old, new, ops)
+}
+
+// collect runs the garbage collector between the phases of diffing a large
+// old file. Its pacing lets garbage grow to the size of the live heap
+// before a collection, which for a browser is a gigabyte more than the
+// memory the diff needs (docs/benchmarks.md); collecting at the end of
+// each phase that leaves much garbage keeps the peak near the live heap.
+// The heap is nearly all byte and int32 slices, so a collection takes
+// milliseconds.
+func collect(old []byte) {
 	if len(old) > saMaxOld {
-		// The suffix array and the normalized copies (gigabytes for a
-		// browser) are garbage now: free them before encoding allocates.
 		runtime.GC()
 	}
-	return encode(old, new, ops)
 }
 
 // maxDiffSize keeps positions in int32 suffix arrays and uint32 block tables.
@@ -59,40 +72,18 @@ func plan(old, nw []byte, blocks bool) []op {
 		return []op{{extra: len(nw)}}
 	}
 	var m matcher
-	opts := denseScan
 	switch {
 	case len(old) > saMaxOld && nearlyInPlace(old, nw):
 		m = diagonal(old)
 	case blocks:
 		m = newBlockMatcher(old)
+	case len(old) > saMaxOld:
+		return planLarge(old, nw, largeWindow)
 	default:
-		if len(old) > saMaxOld {
-			opts = largeScan
-			// Match large x86-64 code with its displacements and
-			// addresses set aside; the ops then apply to the real bytes.
-			// (On libraries this costs more than it finds: exact
-			// displacements tell look-alike code apart.)
-			if isX86_64ELF(old) && isX86_64ELF(nw) {
-				eo := readELF(bytes.NewReader(old), int64(len(old)))
-				en := readELF(bytes.NewReader(nw), int64(len(nw)))
-				if eo != nil && en != nil {
-					old = normalized(old, eo)
-					m = newSAMatcher(old)
-					nw = normalized(nw, en)
-				}
-			}
-		}
-		if m == nil {
-			m = newSAMatcher(old)
-		}
-		if opts.stride > 1 {
-			// Long repeats (relocation tables, once normalized) would
-			// make every search compare megabytes.
-			m.(*saMatcher).limit = largeSearchMax
-		}
+		m = newSAMatcher(old)
 	}
 	if len(nw) < parallelMin {
-		ops, _ := scan(m, old, nw, 0, len(nw), 0, opts)
+		ops, _ := scan(m, old, nw, 0, len(nw), 0, denseScan)
 		return normalize(ops)
 	}
 	mid := len(nw) / 2
@@ -102,12 +93,94 @@ func plan(old, nw []byte, blocks bool) []op {
 	start2 := min(mid, len(old))
 	go func() {
 		defer wg.Done()
-		ops2, _ = scan(m, old, nw, mid, len(nw), start2, opts)
+		ops2, _ = scan(m, old, nw, mid, len(nw), start2, denseScan)
 	}()
-	ops1, end1 := scan(m, old, nw, 0, mid, 0, opts)
+	ops1, end1 := scan(m, old, nw, 0, mid, 0, denseScan)
 	wg.Wait()
 	ops1[len(ops1)-1].seek = start2 - end1
 	return normalize(append(ops1, ops2...))
+}
+
+// largeWindow is the piece of new that planLarge scans at a time, fixed so
+// that the patch does not depend on the core count.
+const largeWindow = 16 << 20
+
+// planLarge matches a large old file through the suffix array of its even
+// positions, searching sparsely (largeScan). Large x86-64 code is matched
+// with its displacements and addresses set aside (normalized); the ops then
+// apply to the real bytes. (On libraries this costs more than it finds:
+// exact displacements tell look-alike code apart.) New is scanned in
+// windows of window bytes, two at a time, each normalized into a
+// buffer of its worker: the memory is old, its copy and its suffix array
+// (5 bytes per old byte) and two windows, whatever the size of new.
+func planLarge(old, nw []byte, window int) []op {
+	var en *elfInfo
+	if isX86_64ELF(old) && isX86_64ELF(nw) {
+		eo := readELF(bytes.NewReader(old), int64(len(old)))
+		en = readELF(bytes.NewReader(nw), int64(len(nw)))
+		if eo != nil && en != nil {
+			old = normalized(old, eo)
+		} else {
+			en = nil
+		}
+	}
+	if en == nil {
+		// evenSuffixArray reads its text as pairs in place: give it a
+		// copy, padded, rather than the caller's bytes.
+		old = append(make([]byte, 0, len(old)+1), old...)
+	}
+	m := newEvenSAMatcher(old)
+	// Long repeats (relocation tables, once normalized) would make every
+	// search compare megabytes.
+	m.limit = largeSearchMax
+	collect(old) // the sort's work arrays, before the windows
+
+	nwin := (len(nw) + window - 1) / window
+	type result struct {
+		ops      []op
+		from, to int // old positions at its start (assumed) and end
+	}
+	res := make([]result, nwin)
+	var next atomic.Int32
+	var wg sync.WaitGroup
+	for range min(2, nwin) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []byte
+			if en != nil {
+				buf = make([]byte, window)
+			}
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= nwin {
+					return
+				}
+				lo, hi := i*window, min(len(nw), (i+1)*window)
+				win := nw[lo:hi]
+				if en != nil {
+					win = buf[:hi-lo]
+					normalizeInto(win, nw, en, lo)
+				}
+				r := &res[i]
+				r.from = min(lo, len(old))
+				r.ops, r.to = scan(m, old, win, 0, len(win), r.from, largeScan)
+			}
+		}()
+	}
+	wg.Wait()
+	n := 0
+	for _, r := range res {
+		n += len(r.ops)
+	}
+	ops := make([]op, 0, n)
+	for i, r := range res {
+		if i > 0 {
+			ops[len(ops)-1].seek = r.from - res[i-1].to
+		}
+		ops = append(ops, r.ops...)
+	}
+	return normalize(ops)
 }
 
 // maxInPlaceDiff is the most bytes that may differ at the same offsets for
@@ -243,6 +316,10 @@ func (g *segment) x86(old, nw []byte, elf *elfInfo, global relMap, used []bool) 
 	}
 	recode := func() *segment {
 		var h segment
+		// Room for as many bytes as the segment had: recoding many
+		// megabytes by appends would leave copies of each as garbage.
+		h.s[stRuns] = make([]byte, 0, len(g.s[stRuns]))
+		h.s[stDiff] = make([]byte, 0, len(g.s[stDiff]))
 		var pred []byte
 		oldPos := g.oldPos
 		newPos = g.newPos
@@ -347,6 +424,7 @@ func encodeSegments(old, nw []byte, ops []op, target, lzmaMin int) ([]byte, erro
 
 	// Executable code: predict moved displacements where differences are
 	// many enough for it to matter.
+	collect(old)
 	if isX86_64ELF(old) {
 		elf := readELF(bytes.NewReader(old), int64(len(old)))
 		// With several segments, send the whole file's map once, in the
@@ -366,6 +444,7 @@ func encodeSegments(old, nw []byte, ops []op, target, lzmaMin int) ([]byte, erro
 							used[i] = u
 						}
 						g.x86(old, nw, elf, global, u)
+						collect(old) // the recodings left behind
 						<-sem
 					}()
 				}
@@ -381,6 +460,7 @@ func encodeSegments(old, nw []byte, ops []op, target, lzmaMin int) ([]byte, erro
 			global = globalMap(ops)
 			used := make([][]bool, len(segs))
 			x86(global, used)
+			collect(old)
 			keep := global[:0]
 			for j, e := range global {
 				for _, u := range used {
@@ -400,6 +480,7 @@ func encodeSegments(old, nw []byte, ops []op, target, lzmaMin int) ([]byte, erro
 			}
 		}
 		x86(global, nil)
+		collect(old)
 	}
 
 	// Compress every stream of every segment, two at a time, the largest
@@ -408,6 +489,7 @@ func encodeSegments(old, nw []byte, ops []op, target, lzmaMin int) ([]byte, erro
 	type job struct {
 		raw, comp []byte
 		coder     byte
+		props     lzmaProps
 	}
 	// compressed reports whether j is written compressed (else raw).
 	compressed := func(j *job) bool { return j.comp != nil && len(j.comp) < len(j.raw) }
@@ -415,8 +497,8 @@ func encodeSegments(old, nw []byte, ops []op, target, lzmaMin int) ([]byte, erro
 	jobs := make([]job, 0, len(segs)*perSeg)
 	for _, g := range segs {
 		jobs = append(jobs, job{raw: g.over}, job{raw: g.glob})
-		for _, b := range g.s {
-			jobs = append(jobs, job{raw: b})
+		for k, b := range g.s {
+			jobs = append(jobs, job{raw: b, props: streamProps[k]})
 		}
 	}
 	e, err := encoder()
@@ -430,19 +512,23 @@ func encodeSegments(old, nw []byte, ops []op, target, lzmaMin int) ([]byte, erro
 		}
 	}
 	slices.SortStableFunc(order, func(a, b *job) int { return len(b.raw) - len(a.raw) })
+	// Two workers, each with its LZMA tree: the largest streams come
+	// first, so each tree is allocated once.
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 2)
+	work := make(chan *lzmaWork, 2)
+	work <- new(lzmaWork)
+	work <- new(lzmaWork)
 	for _, j := range order {
 		wg.Add(1)
-		sem <- struct{}{}
+		w := <-work
 		go func() {
 			defer wg.Done()
 			if len(j.raw) >= lzmaMin {
-				j.comp, j.coder = lzmaCompress(j.raw), coderLZMA
+				j.comp, j.coder = w.compress(j.raw, j.props), coderLZMA
 			} else {
 				j.comp = e.EncodeAll(j.raw, nil)
 			}
-			<-sem
+			work <- w
 		}()
 	}
 	wg.Wait()
@@ -451,6 +537,15 @@ func encodeSegments(old, nw []byte, ops []op, target, lzmaMin int) ([]byte, erro
 			segs[i/perSeg].flags |= flagCoders
 		}
 	}
+	// Room for the whole patch, so that it does not grow by copies.
+	size := len(out)
+	for i := range jobs {
+		size += 2*binary.MaxVarintLen64 + 2 + len(jobs[i].raw)
+		if compressed(&jobs[i]) {
+			size += len(jobs[i].comp) - len(jobs[i].raw)
+		}
+	}
+	out = slices.Grow(out, size-len(out))
 	for i, j := range jobs {
 		g := segs[i/perSeg]
 		switch i % perSeg {

@@ -40,23 +40,31 @@ func lzmaInputs() map[string][]byte {
 	}
 }
 
+// lzmaTestProps are the property sets the encoder uses (streamProps).
+var lzmaTestProps = []lzmaProps{lzmaDefaultProps, streamProps[stDiff], streamProps[stExtra]}
+
 func TestLZMARoundTrip(t *testing.T) {
 	t.Parallel()
 	for name, in := range lzmaInputs() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			c := lzmaCompress(in)
-			out, err := lzmaDecompress(c, uint64(len(in)))
-			if err != nil {
-				t.Fatal(err)
+			// One work for every property set: a tree reused from a
+			// stream of the same size must code as a new one does.
+			var w lzmaWork
+			for _, p := range lzmaTestProps {
+				c := w.compress(in, p)
+				out, err := lzmaDecompress(c, uint64(len(in)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(out, in) {
+					t.Fatalf("%+v: round trip differs", p)
+				}
+				if fresh := new(lzmaWork).compress(in, p); !bytes.Equal(fresh, c) {
+					t.Fatalf("%+v: not deterministic", p)
+				}
+				t.Logf("%+v: %d -> %d", p, len(in), len(c))
 			}
-			if !bytes.Equal(out, in) {
-				t.Fatal("round trip differs")
-			}
-			if !bytes.Equal(lzmaCompress(in), c) {
-				t.Fatal("not deterministic")
-			}
-			t.Logf("%d -> %d", len(in), len(c))
 		})
 	}
 }
@@ -71,14 +79,16 @@ func TestLZMAInteropXZ(t *testing.T) {
 	for name, in := range lzmaInputs() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			cmd := exec.Command("xz", "--format=lzma", "-dc")
-			cmd.Stdin = bytes.NewReader(lzmaCompress(in))
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("xz: %v", err)
-			}
-			if !bytes.Equal(out, in) {
-				t.Fatal("xz decodes other bytes")
+			for _, p := range lzmaTestProps {
+				cmd := exec.Command("xz", "--format=lzma", "-dc")
+				cmd.Stdin = bytes.NewReader(new(lzmaWork).compress(in, p))
+				out, err := cmd.Output()
+				if err != nil {
+					t.Fatalf("%+v: xz: %v", p, err)
+				}
+				if !bytes.Equal(out, in) {
+					t.Fatalf("%+v: xz decodes other bytes", p)
+				}
 			}
 		})
 	}

@@ -28,10 +28,17 @@ type matchFinder struct {
 	out         []lzMatch
 }
 
-func newMatchFinder(data []byte, nice, depth int) *matchFinder {
+// newMatchFinder returns a match finder over data whose tree is son, if it
+// is long enough, else a new one. son need not be cleared: a position's two
+// entries are written when it is inserted, before any later position reads
+// them, and positions not inserted are never read.
+func newMatchFinder(data []byte, nice, depth int, son []int32) *matchFinder {
+	if len(son) < 2*len(data) {
+		son = make([]int32, 2*len(data))
+	}
 	return &matchFinder{
 		data:  data,
-		son:   make([]int32, 2*len(data)),
+		son:   son,
 		h2:    make([]int32, 1<<mfHash2Bits),
 		h3:    make([]int32, 1<<mfHash3Bits),
 		h4:    make([]int32, 1<<mfHash4Bits),

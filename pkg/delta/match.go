@@ -342,7 +342,9 @@ func extendBackward(old, nw []byte, pos, at, lower int) int {
 // scanOpts tune scan. Exact, dense search (stride 1, no jump cost) is best
 // on libraries; at browser scale a search every few bytes costs a cache
 // miss per suffix-array step, and accepting every short match elsewhere in
-// old fragments the ops into seeks that cost more than they save.
+// old fragments the ops into seeks that cost more than they save. The
+// large stride is odd: the suffix array there holds only even positions,
+// so a match at an odd offset is found by the search after the next.
 type scanOpts struct {
 	stride int // search every stride-th position between matches
 	far    int // bytes a match must win by, beyond 8, to move by ≥ nearMove
@@ -352,7 +354,7 @@ const nearMove = 128
 
 var (
 	denseScan = scanOpts{stride: 1}
-	largeScan = scanOpts{stride: 8, far: 24}
+	largeScan = scanOpts{stride: 7, far: 24}
 )
 
 // cost returns what a match that moves the old offset by d must win by.

@@ -75,6 +75,21 @@ func checkSearch(t *testing.T, m *saMatcher, nw []byte, every, maxLen int) {
 	}
 }
 
+// fewSymbols returns n bytes of k symbols, the i-th case of a test: every
+// third one followed by zero runs, and ending in each kind of short suffix.
+func fewSymbols(r *rand.Rand, i, n, k int) []byte {
+	b := make([]byte, n)
+	for j := range b {
+		b[j] = byte(r.IntN(k))
+	}
+	if i%3 == 0 {
+		b = append(b, zeroy(r, 3000)...)
+	}
+	b[len(b)-1] = byte(i % 2)
+	b[len(b)-2] = byte(i / 2 % 2)
+	return b
+}
+
 func TestSearchSynthetic(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(5, 6))
@@ -90,15 +105,7 @@ func TestSearchSynthetic(t *testing.T) {
 	// Buckets large enough for tables of third bytes (subMin), from a
 	// small alphabet, with runs, and ending in each kind of short suffix.
 	for i := range 12 {
-		old := make([]byte, 20000+r.IntN(20000))
-		for j := range old {
-			old[j] = byte(r.IntN(2 + i%4))
-		}
-		if i%3 == 0 {
-			old = append(old, zeroy(r, 3000)...)
-		}
-		old[len(old)-1] = byte(i % 2)
-		old[len(old)-2] = byte(i / 2 % 2)
+		old := fewSymbols(r, i, 20000+r.IntN(20000), 2+i%4)
 		m := newSAMatcher(old)
 		if m.sub == nil {
 			t.Fatal("no table of third bytes")
@@ -111,6 +118,63 @@ func TestSearchSynthetic(t *testing.T) {
 		for _, nw := range [][]byte{{0, 0}, {0, 0, 0}, {0, 0, 1}, bytes.Repeat([]byte{0}, 200)} {
 			checkSearch(t, m, nw, 1, len(nw))
 		}
+	}
+}
+
+// TestEvenSearch checks the matcher over even suffixes against a brute
+// force: the longest match at an even position of old, on files of odd and
+// even length with runs, short alphabets and each kind of short last suffix.
+func TestEvenSearch(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(7, 8))
+	for i := range 300 {
+		n := 1 + r.IntN(2000)
+		old := zeroy(r, n)
+		if i%2 == 0 {
+			for j := range old {
+				old[j] &= byte(1 + i%4)
+			}
+		}
+		old = padded(old)
+		m := newEvenSAMatcher(old)
+		if int(m.bucket[1<<16]) != len(m.sa) {
+			t.Fatalf("buckets hold %d suffixes, the array %d", m.bucket[1<<16], len(m.sa))
+		}
+		nw := append(mutate(r, old, 5), old[n-1-r.IntN(min(n, 3)):]...)
+		for j := range nw {
+			b := nw[j:min(len(nw), j+1+r.IntN(300))]
+			pos, got := m.search(b, j)
+			want := 0
+			for p := 0; p < n && len(b) >= 2; p += 2 {
+				want = max(want, matchLen(old[p:], b))
+			}
+			if want < 2 && got < 2 {
+				continue // no suffix shares b's first two bytes: no search
+			}
+			// A suffix that is a prefix of b sorts below it but compares
+			// equal once cut to its length, which can end the binary search
+			// on it (as in the dense matcher): only the last suffixes can.
+			short := pos+got == n && got < want
+			if (got != want && !short) || pos%2 != 0 || !bytes.Equal(old[pos:pos+got], b[:got]) {
+				t.Fatalf("n=%d: search(nw[%d:%d]) = %d, %d; want an even position and length %d", n, j, j+len(b), pos, got, want)
+			}
+		}
+	}
+}
+
+// TestEvenSearchTables checks the even matcher's tables of third bytes
+// (buckets of subMinLarge suffixes, bucket 0 included) against refSearch.
+func TestEvenSearchTables(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(9, 10))
+	for i := range 8 {
+		old := padded(fewSymbols(r, i, 150000+r.IntN(20000), 2+i%2))
+		m := newEvenSAMatcher(old)
+		if m.sub == nil || m.subTable[0] < 0 {
+			t.Fatalf("no table of third bytes for bucket 0 (%d suffixes)", m.bucket[1])
+		}
+		checkSearch(t, m, mutate(r, old, 20), 3, 200)
+		checkSearch(t, m, old[len(old)-500:], 1, 500)
 	}
 }
 

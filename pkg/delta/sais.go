@@ -1,6 +1,9 @@
 package delta
 
-import "math/bits"
+import (
+	"math/bits"
+	"unsafe"
+)
 
 // Suffix array construction by induced sorting (SA-IS; Nong, Zhang and Chan,
 // "Two Efficient Algorithms for Linear Time Suffix Array Construction", 2011),
@@ -10,7 +13,7 @@ import "math/bits"
 // assumed after the last symbol, so the last suffix is L-type. The recursion
 // runs on the reduced string stored in the upper part of sa itself.
 
-type symbol interface{ ~byte | ~int32 }
+type symbol interface{ ~byte | ~uint16 | ~int32 }
 
 // suffixArray returns the suffix array of text: sa[i] is the start of the
 // i-th smallest suffix. len(text) must be < 1<<31.
@@ -18,6 +21,54 @@ func suffixArray(text []byte) []int32 {
 	sa := make([]int32, len(text))
 	sais(text, sa, 256)
 	return sa
+}
+
+// evenSuffixArray returns the sparse suffix array of text: the suffixes
+// that start at even positions, in order, at 2 bytes per byte of text
+// instead of 4. It sorts text read as 16-bit symbols (big-endian pairs,
+// the last padded with a zero byte): pairs compare as their bytes do, and
+// the padded last pair, followed by the sentinel, still sorts before every
+// longer suffix that starts with its byte. text is read as pairs in place
+// and restored before return, so cap(text) must exceed len(text) when it
+// is odd, and the padding byte text[len(text)] must be zero.
+func evenSuffixArray(text []byte) []int32 {
+	pairs := asPairs(text)
+	defer fromPairs(pairs, text)
+	sa := make([]int32, len(pairs))
+	sais(pairs, sa, 1<<16)
+	for i := range sa {
+		sa[i] *= 2
+	}
+	return sa
+}
+
+// asPairs rewrites b[:2*ceil(len(b)/2)] in place as big-endian 16-bit
+// symbols and returns them: the view a copy would give, without the copy
+// (a quarter of a gigabyte for a browser). Each pair is read before its
+// two bytes are written, so the result is the same on either byte order.
+func asPairs(b []byte) []uint16 {
+	n := (len(b) + 1) / 2
+	if n == 0 {
+		return nil
+	}
+	b = b[:2*n]
+	p := unsafe.Slice((*uint16)(unsafe.Pointer(&b[0])), n)
+	for i := range p {
+		p[i] = uint16(b[2*i])<<8 | uint16(b[2*i+1])
+	}
+	return p
+}
+
+// fromPairs undoes asPairs.
+func fromPairs(p []uint16, b []byte) {
+	if len(p) == 0 {
+		return
+	}
+	b = b[:2*len(p)]
+	for i := range p {
+		v := p[i]
+		b[2*i], b[2*i+1] = byte(v>>8), byte(v)
+	}
 }
 
 // bitset marks S-type or LMS positions.
@@ -34,6 +85,9 @@ func (b bitset) each(f func(i int)) {
 		}
 	}
 }
+
+// recountMin is the largest alphabet sais keeps symbol counts for.
+const recountMin = 1 << 20
 
 func sais[T symbol](s []T, sa []int32, k int) {
 	n := len(s)
@@ -61,21 +115,38 @@ func sais[T symbol](s []T, sa []int32, k int) {
 	}
 	isLMS := lms.get
 
-	cnt := make([]int32, k)
-	for _, c := range s {
-		cnt[c]++
-	}
+	// The bucket bounds come from the symbol counts, kept in cnt; for a
+	// large alphabet (the names of the first recursion: a hundred
+	// megabytes for a browser) cnt is not kept and each bound is counted
+	// again from s, a pass over s each time instead of the memory.
 	bkt := make([]int32, k)
+	var cnt []int32
+	count := func() []int32 {
+		if cnt != nil {
+			return cnt
+		}
+		clear(bkt)
+		for _, c := range s {
+			bkt[c]++
+		}
+		return bkt
+	}
+	if k <= recountMin {
+		cnt = make([]int32, k)
+		for _, c := range s {
+			cnt[c]++
+		}
+	}
 	ends := func() {
 		var sum int32
-		for i, c := range cnt {
+		for i, c := range count() {
 			sum += c
 			bkt[i] = sum
 		}
 	}
 	starts := func() {
 		var sum int32
-		for i, c := range cnt {
+		for i, c := range count() {
 			bkt[i] = sum
 			sum += c
 		}

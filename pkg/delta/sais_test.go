@@ -2,21 +2,23 @@ package delta
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"testing"
 )
 
 // checkSuffixArray fails unless sa is a permutation of the positions of
-// text in increasing order of their suffixes, which is what makes it the
-// suffix array; this costs the sum of the common prefixes of neighbours, so
-// it suits real files where a sort by bytes.Compare would take minutes.
-func checkSuffixArray(tb testing.TB, text []byte, sa []int32) {
+// text that are multiples of step, in increasing order of their suffixes,
+// which is what makes it the (step 1) or the even (step 2) suffix array;
+// this costs the sum of the common prefixes of neighbours, so it suits real
+// files where a sort by bytes.Compare would take minutes.
+func checkSuffixArray(tb testing.TB, text []byte, sa []int32, step int) {
 	tb.Helper()
-	if len(sa) != len(text) {
-		tb.Fatalf("%d entries for %d bytes", len(sa), len(text))
+	if len(sa) != (len(text)+step-1)/step {
+		tb.Fatalf("%d entries for %d bytes at step %d", len(sa), len(text), step)
 	}
 	seen := make([]bool, len(text))
 	for i, p := range sa {
-		if p < 0 || int(p) >= len(text) || seen[p] {
+		if p < 0 || int(p) >= len(text) || int(p)%step != 0 || seen[p] {
 			tb.Fatalf("sa[%d] = %d: out of range or repeated", i, p)
 		}
 		seen[p] = true
@@ -32,18 +34,43 @@ func TestSuffixArrayCorpus(t *testing.T) {
 	}
 	t.Parallel()
 	forSmallCorpus(t, func(t *testing.T, old, nw []byte) {
-		checkSuffixArray(t, old, suffixArray(old))
-		checkSuffixArray(t, nw, suffixArray(nw))
+		checkSuffixArray(t, old, suffixArray(old), 1)
+		checkSuffixArray(t, nw, suffixArray(nw), 1)
+		checkSuffixArray(t, old, evenSuffixArray(padded(old)), 2)
 	})
 }
 
-// FuzzSuffixArray checks suffixArray on any input against the definition.
+// TestSuffixArrayRecount sorts a text whose first recursion has more
+// names than recountMin, where sais counts bucket bounds again from the
+// text instead of keeping the counts.
+func TestSuffixArrayRecount(t *testing.T) {
+	if testing.Short() {
+		t.Skip("6 MB suffix array in -short mode")
+	}
+	t.Parallel()
+	text := randBytes(rand.New(rand.NewPCG(3, 4)), 6<<20)
+	checkSuffixArray(t, text, suffixArray(text), 1)
+}
+
+// padded returns a copy of b with the zero byte after it that
+// evenSuffixArray needs when len(b) is odd.
+func padded(b []byte) []byte {
+	return append(make([]byte, 0, len(b)+1), b...)
+}
+
+// FuzzSuffixArray checks suffixArray and evenSuffixArray on any input
+// against the definition, and that evenSuffixArray gives its text back.
 func FuzzSuffixArray(f *testing.F) {
-	for _, s := range []string{"", "a", "banana", "mississippi", "abababab", "\x00\x00\x00\x01\x00\x00"} {
+	for _, s := range []string{"", "a", "banana", "mississippi", "abababab", "\x00\x00\x00\x01\x00\x00", "\x01\x00\x01", "a\x00a\x00a"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, text []byte) {
-		checkSuffixArray(t, text, suffixArray(text))
+		checkSuffixArray(t, text, suffixArray(text), 1)
+		p := padded(text)
+		checkSuffixArray(t, text, evenSuffixArray(p), 2)
+		if !bytes.Equal(p, text) {
+			t.Fatalf("evenSuffixArray changed its text: %q, was %q", p, text)
+		}
 	})
 }
 

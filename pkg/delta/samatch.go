@@ -44,27 +44,53 @@ const zeroCap = 64
 func zeroGroup(r int, x byte) int { return (zeroCap-1-r)<<8 | int(x) }
 
 // subMin is the smallest bucket given a table of third bytes: 1 KiB of
-// table saves about 8 steps of each search in the bucket.
-const subMin = 1 << 10
+// table saves about 8 steps of each search in the bucket. Above saMaxOld
+// only buckets of subMinLarge get one, which bounds the tables to 1/8 of a
+// byte per byte of old (17 MB for a browser, where they save a sixth of
+// the search time).
+const (
+	subMin      = 1 << 10
+	subMinLarge = 1 << 13
+)
 
 func newSAMatcher(old []byte) *saMatcher {
-	m := &saMatcher{old: old, sa: suffixArray(old), bucket: make([]int32, 1<<16+1)}
-	// Count 2-byte prefixes; the 1-byte last suffix sorts first among those
-	// starting with its byte, so it joins bucket (b, 0).
-	for i := 0; i+1 < len(old); i++ {
+	m := &saMatcher{old: old, sa: suffixArray(old)}
+	m.buckets(1)
+	if len(old) <= saMaxOld {
+		m.thirdBytes(1, subMin)
+		m.zeroRuns()
+	}
+	return m
+}
+
+// newEvenSAMatcher returns a matcher over the suffixes of old that start at
+// even positions (evenSuffixArray, whose conditions on old's capacity and
+// padding it shares): half the memory of newSAMatcher, for large files,
+// where the scan searches every few bytes anyway and so finds a match that
+// starts at an odd position one byte later, then extends it backwards.
+func newEvenSAMatcher(old []byte) *saMatcher {
+	m := &saMatcher{old: old, sa: evenSuffixArray(old)}
+	m.buckets(2)
+	m.thirdBytes(2, subMinLarge)
+	return m
+}
+
+// buckets fills bucket from the 2-byte prefixes of the suffixes at every
+// step-th position of old.
+func (m *saMatcher) buckets(step int) {
+	old := m.old
+	m.bucket = make([]int32, 1<<16+1)
+	for i := 0; i+1 < len(old); i += step {
 		m.bucket[int(old[i])<<8|int(old[i+1])+1]++
 	}
-	if n := len(old); n > 0 {
+	// The 1-byte last suffix sorts first among those starting with its
+	// byte, so it joins bucket (b, 0).
+	if n := len(old); n > 0 && (n-1)%step == 0 {
 		m.bucket[int(old[n-1])<<8+1]++
 	}
 	for k := 1; k < len(m.bucket); k++ {
 		m.bucket[k] += m.bucket[k-1]
 	}
-	if len(old) <= saMaxOld {
-		m.thirdBytes()
-		m.zeroRuns()
-	}
-	return m
 }
 
 // zeroRuns fills zeroAt, zeroEnd and zeroLong from the zero runs of old: a
@@ -105,24 +131,26 @@ func (m *saMatcher) zeroRuns() {
 	m.zeroAt = at
 }
 
-// thirdBytes fills sub and subTable from a count of the 3-byte prefixes of
-// old.
-func (m *saMatcher) thirdBytes() {
+// thirdBytes fills sub and subTable, for the buckets of at least min
+// suffixes, from a count of the 3-byte prefixes of the suffixes at every
+// step-th position of old. Bucket 0 gets one only when zeroRuns will not
+// order it (step > 1).
+func (m *saMatcher) thirdBytes(step, min int) {
 	old, n := m.old, len(m.old)
-	if n < subMin {
+	if n < min {
 		return
 	}
 	m.subTable = make([]int32, 1<<16)
 	nt := int32(0)
 	for k := range m.subTable {
 		m.subTable[k] = -1
-		if k != 0 && m.bucket[k+1]-m.bucket[k] >= subMin {
+		if (k != 0 || step > 1) && m.bucket[k+1]-m.bucket[k] >= int32(min) {
 			m.subTable[k] = nt
 			nt++
 		}
 	}
 	m.sub = make([]int32, 257*nt)
-	for i := 0; i+2 < n; i++ {
+	for i := 0; i+2 < n; i += step {
 		if t := m.subTable[int(old[i])<<8|int(old[i+1])]; t >= 0 {
 			m.sub[257*int(t)+int(old[i+2])+1]++
 		}
@@ -133,13 +161,13 @@ func (m *saMatcher) thirdBytes() {
 		}
 		// The suffixes shorter than 3 bytes sort first in their bucket:
 		// old[n-2:] in bucket (old[n-2], old[n-1]), old[n-1:] in
-		// (old[n-1], 0).
+		// (old[n-1], 0), if they are at a step.
 		g := m.sub[257*int(t):][:257]
 		g[0] = m.bucket[k]
-		if k == int(old[n-2])<<8|int(old[n-1]) {
+		if k == int(old[n-2])<<8|int(old[n-1]) && (n-2)%step == 0 {
 			g[0]++
 		}
-		if k == int(old[n-1])<<8 {
+		if k == int(old[n-1])<<8 && (n-1)%step == 0 {
 			g[0]++
 		}
 		for c := 1; c < len(g); c++ {

@@ -170,9 +170,19 @@ func parseOverrides(b []byte, relative bool) (relMap, bool) {
 // whose calls and references therefore all changed, matches its old copy
 // exactly once both are normalized, so the matcher finds it as one long
 // match instead of many short ones; the encoder then codes the original
-// bytes against predictions, which get the fields right.
+// bytes against predictions, which get the fields right. The copy has room
+// for one more (zero) byte, the padding evenSuffixArray needs.
 func normalized(b []byte, e *elfInfo) []byte {
-	out := slices.Clone(b)
+	out := make([]byte, len(b), len(b)+1)
+	normalizeInto(out, b, e, 0)
+	return out
+}
+
+// normalizeInto sets dst to b[from:from+len(dst)] normalized as normalized
+// does, with the fields that cross the ends of the window left as they
+// are: the same window gives the same bytes whichever core normalizes it.
+func normalizeInto(dst, b []byte, e *elfInfo, from int) {
+	copy(dst, b[from:])
 	inLoad := func(v int64) bool {
 		for _, g := range e.segs {
 			if v >= g.vaddr && v-g.vaddr < max(g.memsz, g.filesz) {
@@ -181,8 +191,8 @@ func normalized(b []byte, e *elfInfo) []byte {
 		}
 		return false
 	}
-	n := int64(len(b))
-	for k := int64(0); k < n; {
+	lo, n := int64(from), int64(from+len(dst))
+	for k := lo; k < n; {
 		kind, end := e.regionAt(k)
 		end = min(end, n)
 		switch kind {
@@ -191,22 +201,21 @@ func normalized(b []byte, e *elfInfo) []byte {
 				if !fieldAfter[uint16(b[k-2])<<8|uint16(b[k-1])] {
 					continue
 				}
-				clear(out[k : k+4])
+				clear(dst[k-lo : k-lo+4])
 				k += 3
 			}
 		case kindData:
 			for k += -k & 7; k+8 <= end; k += 8 {
 				v := int64(binary.LittleEndian.Uint64(b[k:]))
 				if v > 0 && v < 1<<47 && inLoad(v) {
-					clear(out[k : k+8])
+					clear(dst[k-lo : k-lo+8])
 				}
 			}
 		case kindEhHdr:
 			for k += -(k - e.ehOff) & 3; k+4 <= end; k += 4 {
-				clear(out[k : k+4])
+				clear(dst[k-lo : k-lo+4])
 			}
 		}
 		k = end
 	}
-	return out
 }
