@@ -127,8 +127,8 @@ func TestSearchSynthetic(t *testing.T) {
 func TestEvenSearch(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(7, 8))
-	for i := range 300 {
-		n := 1 + r.IntN(2000)
+	for i := range 100 {
+		n := 1 + r.IntN(1200)
 		old := zeroy(r, n)
 		if i%2 == 0 {
 			for j := range old {
