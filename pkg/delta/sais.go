@@ -34,8 +34,12 @@ func suffixArray(text []byte) []int32 {
 func evenSuffixArray(text []byte) []int32 {
 	pairs := asPairs(text)
 	defer fromPairs(pairs, text)
+	k := 0 // the alphabet: up to the largest pair (small texts have few)
+	for _, c := range pairs {
+		k = max(k, int(c)+1)
+	}
 	sa := make([]int32, len(pairs))
-	sais(pairs, sa, 1<<16)
+	sais(pairs, sa, k)
 	for i := range sa {
 		sa[i] *= 2
 	}
