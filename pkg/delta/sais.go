@@ -29,8 +29,9 @@ func suffixArray(text []byte) []int32 {
 // the last padded with a zero byte): pairs compare as their bytes do, and
 // the padded last pair, followed by the sentinel, still sorts before every
 // longer suffix that starts with its byte. text is read as pairs in place
-// and restored before return, so cap(text) must exceed len(text) when it
-// is odd, and the padding byte text[len(text)] must be zero.
+// and restored before return, so text must start 2-byte aligned (as a
+// new allocation does), cap(text) must exceed len(text) when it is odd,
+// and the padding byte text[len(text)] must be zero.
 func evenSuffixArray(text []byte) []int32 {
 	pairs := asPairs(text)
 	defer fromPairs(pairs, text)
