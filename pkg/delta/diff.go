@@ -444,7 +444,7 @@ func encodeSegments(old, nw []byte, ops []op, target, lzmaMin int) ([]byte, erro
 							used[i] = u
 						}
 						g.x86(old, nw, elf, global, u)
-						collect(old) // the recodings left behind
+						collect(old) // its recodings; the last one to end also ends the phase
 						<-sem
 					}()
 				}
@@ -460,7 +460,6 @@ func encodeSegments(old, nw []byte, ops []op, target, lzmaMin int) ([]byte, erro
 			global = globalMap(ops)
 			used := make([][]bool, len(segs))
 			x86(global, used)
-			collect(old)
 			keep := global[:0]
 			for j, e := range global {
 				for _, u := range used {
@@ -480,7 +479,6 @@ func encodeSegments(old, nw []byte, ops []op, target, lzmaMin int) ([]byte, erro
 			}
 		}
 		x86(global, nil)
-		collect(old)
 	}
 
 	// Compress every stream of every segment, two at a time, the largest

@@ -66,9 +66,6 @@ func asPairs(b []byte) []uint16 {
 
 // fromPairs undoes asPairs.
 func fromPairs(p []uint16, b []byte) {
-	if len(p) == 0 {
-		return
-	}
 	b = b[:2*len(p)]
 	for i := range p {
 		v := p[i]

@@ -7,9 +7,10 @@ import (
 )
 
 // saMatcher finds the longest match by binary search in a suffix array of
-// old, narrowed first by a table of where each 2-byte prefix starts, then
-// (for files up to saMaxOld) by tables of third bytes and of zero runs,
-// which decide the steps outside b's group without reading sa or old.
+// old (or of its even positions, newEvenSAMatcher), narrowed first by a
+// table of where each 2-byte prefix starts, then by tables of third bytes
+// and (all positions only) of zero runs, which decide the steps outside
+// b's group without reading sa or old.
 type saMatcher struct {
 	old    []byte
 	sa     []int32
@@ -56,10 +57,8 @@ const (
 func newSAMatcher(old []byte) *saMatcher {
 	m := &saMatcher{old: old, sa: suffixArray(old)}
 	m.buckets(1)
-	if len(old) <= saMaxOld {
-		m.thirdBytes(1, subMin)
-		m.zeroRuns()
-	}
+	m.thirdBytes(1, subMin)
+	m.zeroRuns()
 	return m
 }
 
