@@ -1,7 +1,12 @@
 package delta
 
 import (
+	"math"
 	"math/bits"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -19,7 +24,7 @@ type symbol interface{ ~byte | ~uint16 | ~int32 }
 // i-th smallest suffix. len(text) must be < 1<<31.
 func suffixArray(text []byte) []int32 {
 	sa := make([]int32, len(text))
-	sais(text, sa, 256)
+	sais(text, sa, 256, twoCoreMin())
 	return sa
 }
 
@@ -40,7 +45,7 @@ func evenSuffixArray(text []byte) []int32 {
 		k = max(k, int(c)+1)
 	}
 	sa := make([]int32, len(pairs))
-	sais(pairs, sa, k)
+	sais(pairs, sa, k, twoCoreMin())
 	for i := range sa {
 		sa[i] *= 2
 	}
@@ -91,7 +96,9 @@ func (b bitset) each(f func(i int)) {
 // recountMin is the largest alphabet sais keeps symbol counts for.
 const recountMin = 1 << 20
 
-func sais[T symbol](s []T, sa []int32, k int) {
+// sais sorts the suffixes of s, symbols below k, into sa, on two cores
+// where the text (or a reduced one) has twoMin symbols or more.
+func sais[T symbol](s []T, sa []int32, k, twoMin int) {
 	n := len(s)
 	switch n {
 	case 0:
@@ -160,23 +167,9 @@ func sais[T symbol](s []T, sa []int32, k int) {
 		c := s[n-1]
 		sa[bkt[c]] = int32(n - 1)
 		bkt[c]++
-		for i := 0; i < n; i++ {
-			j := sa[i] - 1
-			if j >= 0 && !t.get(int(j)) {
-				c := s[j]
-				sa[bkt[c]] = j
-				bkt[c]++
-			}
-		}
+		scanInduce(s, sa, t, bkt, false, n >= twoMin)
 		ends()
-		for i := n - 1; i >= 0; i-- {
-			j := sa[i] - 1
-			if j >= 0 && t.get(int(j)) {
-				c := s[j]
-				bkt[c]--
-				sa[bkt[c]] = j
-			}
-		}
+		scanInduce(s, sa, t, bkt, true, n >= twoMin)
 	}
 
 	// Stage 1: sort the LMS substrings.
@@ -209,10 +202,7 @@ func sais[T symbol](s []T, sa []int32, k int) {
 		return
 	}
 	// Name the LMS substrings; names go to sa[m + pos/2], which holds the
-	// substring's length (to the next LMS position) first. Two substrings
-	// are equal when their lengths and symbols are: the types follow from
-	// the symbols and the type of the LMS position ending both. The last
-	// one ends at the sentinel, so it is unique.
+	// substring's length (to the next LMS position) first.
 	for i := m; i < n; i++ {
 		sa[i] = -1
 	}
@@ -223,25 +213,32 @@ func sais[T symbol](s []T, sa []int32, k int) {
 		}
 		last = i
 	})
-	name := int32(0)
-	prev, prevLen := -1, 0
-	for i := 0; i < m; i++ {
-		pos := int(sa[i])
-		l := int(sa[m+pos/2])
-		diff := prev < 0 || pos == last || prev == last || l != prevLen
-		if !diff {
-			for d := 0; d <= l; d++ {
-				if s[pos+d] != s[prev+d] {
-					diff = true
-					break
-				}
+	// Equal substrings are neighbours in sa[:m]: mark where each new one
+	// starts (in two halves at once on a large text, as the comparisons
+	// read s at random), then give the names.
+	first := make(bitset, (m+63)/64)
+	mark := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if i == 0 || !sameLMS(s, sa, m, last, int(sa[i-1]), int(sa[i])) {
+				first.set(i)
 			}
 		}
-		if diff {
+	}
+	if n < twoMin {
+		mark(0, m)
+	} else {
+		half := m / 128 * 64 // whole words of first on each side
+		var wg sync.WaitGroup
+		wg.Go(func() { mark(half, m) })
+		mark(0, half)
+		wg.Wait()
+	}
+	name := int32(0)
+	for i := 0; i < m; i++ {
+		if first.get(i) {
 			name++
-			prev, prevLen = pos, l
 		}
-		sa[m+pos/2] = name - 1
+		sa[m+int(sa[i])/2] = name - 1
 	}
 	// Gather the names in text order into s1 = sa[n-m:].
 	for i, j := n-1, n-1; i >= m; i-- {
@@ -253,7 +250,7 @@ func sais[T symbol](s []T, sa []int32, k int) {
 	s1 := sa[n-m:]
 	sa1 := sa[:m]
 	if int(name) < m {
-		sais(s1, sa1, int(name))
+		sais(s1, sa1, int(name), twoMin)
 	} else {
 		for i, c := range s1 {
 			sa1[c] = int32(i)
@@ -281,4 +278,196 @@ func sais[T symbol](s []T, sa []int32, k int) {
 		sa[bkt[c]] = j
 	}
 	induce()
+}
+
+// sameLMS reports whether the LMS substrings at a and b are equal, given
+// their lengths in sa[m+pos/2] and the last LMS position (whose substring
+// ends at the sentinel, so is unique). The types follow from the symbols
+// and the type of the LMS position ending both.
+func sameLMS[T symbol](s []T, sa []int32, m, last, a, b int) bool {
+	if a == last || b == last {
+		return false
+	}
+	l := int(sa[m+a/2])
+	if l != int(sa[m+b/2]) {
+		return false
+	}
+	for d := 0; d <= l; d++ {
+		if s[a+d] != s[b+d] {
+			return false
+		}
+	}
+	return true
+}
+
+// twoCoreMin is the text length from which sais uses two cores, if it
+// may: below 8 Mi symbols the handoffs cost more CPU than the second core
+// gives back.
+func twoCoreMin() int {
+	if runtime.GOMAXPROCS(0) < 2 {
+		return math.MaxInt
+	}
+	return 8 << 20
+}
+
+// induceBlock is the number of suffix array entries scanInduce copies at
+// a time, and lookChunk the entries one goroutine looks up at a time.
+const (
+	induceBlock = 1 << 15
+	lookChunk   = 1 << 10
+	blockChunks = induceBlock / lookChunk
+)
+
+// scanInduce is one induction pass of SA-IS: left to right (sType false),
+// each entry sa[i] = j+1 whose predecessor j is L-type puts j at the head
+// of bucket s[j]; right to left (sType true), each whose predecessor is
+// S-type puts j at the tail of bucket s[j]. bkt holds the heads or tails.
+//
+// The pass is bound by its reads of t and s at random j (its writes go to
+// the bucket heads, a few cache lines). On a large text it works a block of
+// entries at a time: while it writes block b, it copies block b+1, and it
+// and a second goroutine look up the copy's symbols, taking chunks of it
+// in turn (the helper goes on to the next block's chunks when it runs out).
+// The pass uses a looked-up symbol only where the entry is still the one
+// copied (writing block b may fill or rewrite entries of block b+1), and
+// looks up the others itself: the result does not depend on the timing, as
+// a suffix array is unique. The two wait for each other by spinning, as a
+// chunk takes microseconds; a channel would hand the helper to the waiting
+// core and run both on one.
+func scanInduce[T symbol](s []T, sa []int32, t bitset, bkt []int32, sType, two bool) {
+	n := len(sa)
+	sym := func(v int32) int32 {
+		j := v - 1
+		if j >= 0 && t.get(int(j)) == sType {
+			return int32(s[j])
+		}
+		return -1
+	}
+	put := func(v, c int32) {
+		if sType {
+			bkt[c]--
+			sa[bkt[c]] = v - 1
+		} else {
+			sa[bkt[c]] = v - 1
+			bkt[c]++
+		}
+	}
+	if !two {
+		if sType {
+			for i := n - 1; i >= 0; i-- {
+				if c := sym(sa[i]); c >= 0 {
+					put(sa[i], c)
+				}
+			}
+		} else {
+			for i := 0; i < n; i++ {
+				if c := sym(sa[i]); c >= 0 {
+					put(sa[i], c)
+				}
+			}
+		}
+		return
+	}
+	// Blocks are numbered in the pass's order, and a copy lists its block's
+	// entries in that order too. Chunk g is chunk g%blockChunks of block
+	// g/blockChunks.
+	nb := (n + induceBlock - 1) / induceBlock
+	block := func(b int) []int32 {
+		if sType {
+			b = nb - 1 - b
+		}
+		return sa[b*induceBlock : min(n, (b+1)*induceBlock)]
+	}
+	type ahead struct {
+		copy, sym []int32
+		done      atomic.Int64 // chunks looked up
+	}
+	var bufs [3]ahead
+	for i := range bufs {
+		bufs[i].copy = make([]int32, 0, induceBlock)
+		bufs[i].sym = make([]int32, induceBlock)
+	}
+	var copied, next atomic.Int64 // blocks copied, chunks taken
+	look := func(g int64) {
+		a := &bufs[g/blockChunks%3]
+		lo := int(g%blockChunks) * lookChunk
+		for k := lo; k < min(lo+lookChunk, len(a.copy)); k++ {
+			a.sym[k] = sym(a.copy[k])
+		}
+		a.done.Add(1)
+	}
+	var helper sync.WaitGroup
+	defer helper.Wait()
+	helper.Go(func() {
+		for {
+			g := next.Add(1) - 1
+			b := g / blockChunks
+			if b >= int64(nb) {
+				return
+			}
+			spinUntil(&copied, b+1)
+			look(g)
+		}
+	})
+	take := func(b int) {
+		a := &bufs[b%3]
+		a.copy = append(a.copy[:0], block(b)...)
+		if sType {
+			slices.Reverse(a.copy)
+		}
+		a.done.Store(0)
+		copied.Store(int64(b + 1))
+	}
+	// lookups takes the chunks of block b that the helper has not.
+	lookups := func(b int) {
+		end := int64(b+1) * blockChunks
+		for {
+			g := next.Load()
+			if g >= end {
+				return
+			}
+			if next.CompareAndSwap(g, g+1) {
+				look(g)
+			}
+		}
+	}
+	take(0)
+	if nb > 1 {
+		take(1)
+	}
+	lookups(0)
+	for b := range nb {
+		a := &bufs[b%3]
+		spinUntil(&a.done, blockChunks)
+		blk := block(b)
+		for x, want := range a.copy {
+			k := x
+			if sType {
+				k = len(blk) - 1 - x
+			}
+			v := blk[k]
+			c := a.sym[x]
+			if v != want {
+				c = sym(v)
+			}
+			if c >= 0 {
+				put(v, c)
+			}
+		}
+		if b+2 < nb {
+			take(b + 2)
+		}
+		if b+1 < nb {
+			lookups(b + 1)
+		}
+	}
+}
+
+// spinUntil waits for p to reach v, yielding the processor now and then.
+func spinUntil(p *atomic.Int64, v int64) {
+	for i := 0; p.Load() < v; i++ {
+		if i&63 == 63 {
+			runtime.Gosched()
+		}
+	}
 }

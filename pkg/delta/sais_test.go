@@ -2,7 +2,9 @@ package delta
 
 import (
 	"bytes"
+	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -52,6 +54,32 @@ func TestSuffixArrayRecount(t *testing.T) {
 	checkSuffixArray(t, text, suffixArray(text), 1)
 }
 
+// TestSuffixArrayTwoCores sorts with the two-core paths (which Diff takes
+// from 8 Mi symbols) on texts of a few blocks: random bytes, and zeros with
+// sparse changes, where the induction rewrites many of the entries it
+// copied ahead. As bytes against the definition, as pairs against the
+// one-core result.
+func TestSuffixArrayTwoCores(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(5, 6))
+	sparse := make([]byte, 200<<10)
+	for range 2000 {
+		sparse[r.IntN(len(sparse))] = byte(r.IntN(4))
+	}
+	for _, text := range [][]byte{randBytes(r, 200<<10), sparse} {
+		sa := make([]int32, len(text))
+		sais(text, sa, 256, 0)
+		checkSuffixArray(t, text, sa, 1)
+		pairs := asPairs(padded(text))
+		one, two := make([]int32, len(pairs)), make([]int32, len(pairs))
+		sais(pairs, one, 1<<16, math.MaxInt)
+		sais(pairs, two, 1<<16, 0)
+		if !slices.Equal(one, two) {
+			t.Fatal("the even suffix arrays on one and two cores differ")
+		}
+	}
+}
+
 // padded returns a copy of b with the zero byte after it that
 // evenSuffixArray needs when len(b) is odd.
 func padded(b []byte) []byte {
@@ -66,6 +94,9 @@ func FuzzSuffixArray(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, text []byte) {
 		checkSuffixArray(t, text, suffixArray(text), 1)
+		sa := make([]int32, len(text))
+		sais(text, sa, 256, 0) // the two-core paths
+		checkSuffixArray(t, text, sa, 1)
 		p := padded(text)
 		checkSuffixArray(t, text, evenSuffixArray(p), 2)
 		if !bytes.Equal(p, text) {
