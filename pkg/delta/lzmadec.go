@@ -72,21 +72,33 @@ func (d *rcDecoder) literal(ps []prob, mb uint32, matched bool) byte {
 		mbit := mb & off
 		p := &ps[off+mbit+sym]
 		bound := (rng >> probBits) * uint32(*p)
-		if code < bound {
-			rng = bound
-			*p += (1<<probBits - *p) >> probMove
-			sym <<= 1
-			off &^= mbit
-		} else {
-			code -= bound
-			rng -= bound
-			*p -= *p >> probMove
-			sym = sym<<1 | 1
-			off &= mbit
-		}
+		bit, mask := rcSplit(code, bound)
+		rng = bound + (rng-bound-bound)&mask
+		code -= bound & mask
+		*p = rcAdapt(*p, mask)
+		sym = sym<<1 | bit
+		// off stays where the bit equals the match byte's, else drops to 0.
+		off &= ^(mbit ^ -bit&off)
 	}
 	d.rng, d.code = rng, code
 	return byte(sym)
+}
+
+// rcSplit returns the bit that code decodes to against bound (0 below
+// it), and a mask of all ones for a 1, computed without a branch: the bits
+// of literals and trees are near random, and a mispredicted branch costs
+// more than the arithmetic.
+func rcSplit(code, bound uint32) (bit, mask uint32) {
+	bit = uint32((uint64(code)-uint64(bound))>>63) ^ 1
+	return bit, -bit
+}
+
+// rcAdapt moves p towards the bit decoded, as bit does: by (2^11-p)>>5 up
+// for a 0 (mask 0), by p>>5 down for a 1. For the 0 the shift is of a
+// negative number, and p-2017 makes its rounding that of (2^11-p)>>5.
+func rcAdapt(p prob, mask uint32) prob {
+	t := int32(1<<probBits-(1<<probMove-1)) &^ int32(mask)
+	return p - prob((int32(p)-t)>>probMove)
 }
 
 // direct decodes n bits of probability one half, most significant first.
@@ -123,17 +135,12 @@ func (d *rcDecoder) treeBits(ps []prob, n int) (m, rev uint32) {
 		}
 		p := &ps[m]
 		bound := (rng >> probBits) * uint32(*p)
-		if code < bound {
-			rng = bound
-			*p += (1<<probBits - *p) >> probMove
-			m <<= 1
-		} else {
-			code -= bound
-			rng -= bound
-			*p -= *p >> probMove
-			m = m<<1 | 1
-			rev |= 1 << uint(i)
-		}
+		bit, mask := rcSplit(code, bound)
+		rng = bound + (rng-bound-bound)&mask
+		code -= bound & mask
+		*p = rcAdapt(*p, mask)
+		m = m<<1 | bit
+		rev |= bit << uint(i)
 	}
 	d.rng, d.code = rng, code
 	return m, rev
