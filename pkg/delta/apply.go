@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
+	"unsafe"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -25,17 +27,24 @@ const (
 	minFill   = 4 << 10
 )
 
+// mapMin is the least old size Apply maps into memory (mapOld) instead of
+// reading it through a window.
+const mapMin = 1 << 20
+
 // Apply writes the result of applying patch to old into w. newSize is the
 // target size the caller expects: Apply fails if the patch would produce more
 // or fewer bytes, is malformed or truncated, or reads old out of range. It
 // holds one segment of the patch (at most 64 MiB of streams) and a small
-// buffer in memory, whatever the file sizes.
+// buffer in memory, whatever the file sizes. An old that is a file of 1 MiB
+// or more (an *os.File, on Unix) is mapped read-only instead of read
+// through the buffer: its pages then count in the process's resident size,
+// but they are the page cache's, shared and dropped as the system needs.
 func Apply(w io.Writer, old io.ReaderAt, oldSize int64, patch io.Reader, newSize int64) error {
 	return applyWith(w, old, oldSize, patch, newSize, nil)
 }
 
 // applyWith is Apply, calling seen (if not nil) with every stream it reads.
-func applyWith(w io.Writer, old io.ReaderAt, oldSize int64, patch io.Reader, newSize int64, seen func(kind int, stored uint64, raw []byte)) error {
+func applyWith(w io.Writer, old io.ReaderAt, oldSize int64, patch io.Reader, newSize int64, seen func(kind int, stored uint64, raw []byte)) (err error) {
 	if oldSize < 0 || newSize < 0 || oldSize > maxFileSize || newSize > maxFileSize {
 		return fmt.Errorf("applying delta: sizes %d, %d out of range", oldSize, newSize)
 	}
@@ -46,6 +55,26 @@ func applyWith(w io.Writer, old io.ReaderAt, oldSize int64, patch io.Reader, new
 		newSize: newSize,
 		r:       bufio.NewReaderSize(patch, 64<<10),
 		seen:    seen,
+	}
+	if data, unmap := mapOld(old, oldSize); data != nil {
+		// The whole file is the window. If it shrinks while mapped, reading
+		// its lost pages faults: that is an error, not a crash.
+		a.win, a.mapped = data, true
+		defer unmap()
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer func() {
+			if r := recover(); r != nil {
+				f, ok := r.(interface{ Addr() uintptr })
+				if !ok {
+					panic(r)
+				}
+				base := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+				if f.Addr()-base >= uintptr(len(data)) {
+					panic(r)
+				}
+				err = fmt.Errorf("applying delta: reading old: it changed while being read (%v)", r)
+			}
+		}()
 	}
 	if err := a.run(); err != nil {
 		return fmt.Errorf("applying delta: %w", err)
@@ -65,6 +94,7 @@ type applier struct {
 	opEnd       int64  // old position where the current add op ends
 	win         []byte // old[winPos:winPos+len(win)]
 	winPos      int64
+	mapped      bool   // win is all of old, mapped (mapOld)
 	obuf        []byte // output not yet written
 	on          int
 	s           [numStreams][]byte // unread part of each stream
@@ -486,6 +516,10 @@ func (a *applier) copyOld(n int64, diff []byte) error {
 // fill reads the window from old position p on: want bytes (what is left
 // of the op), at least minFill and at most the window size.
 func (a *applier) fill(p, want int64) error {
+	if a.mapped {
+		// Ops are checked against oldSize before they read.
+		return fmt.Errorf("reading old at %d: outside the file", p)
+	}
 	if a.win == nil {
 		a.win = make([]byte, ioBufSize)
 	}

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -671,6 +675,54 @@ func TestPagedFind(t *testing.T) {
 			if a, b := m.find(tt), m.findPaged(idx, tt); a != b {
 				t.Fatalf("t=%d find %d paged %d", tt, a, b)
 			}
+		}
+	}
+}
+
+// TestApplyMapped applies from files, which Apply maps (mapOld): an x86
+// patch (the predictor reads old through the same window) and a plain one;
+// and fails with an error, not a crash, when the file shrinks under the
+// mapping.
+func TestApplyMapped(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(21, 22))
+	elfOld, elfNew := fakeELF(r, 250000, map[int]int{10: 1, 5000: 3, 90000: 2}, true)
+	plainOld := codeLike(r, 2<<20)
+	for i, c := range [][2][]byte{{elfOld, elfNew}, {plainOld, mutate(r, plainOld, 50)}} {
+		old, nw := c[0], c[1]
+		patch, err := Diff(old, nw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "old")
+		if err := os.WriteFile(path, old, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		data, unmap := mapOld(f, int64(len(old)))
+		if data == nil {
+			t.Skipf("case %d: old of %d bytes is not mapped here", i, len(old))
+		}
+		unmap()
+		var out bytes.Buffer
+		if err := Apply(&out, f, int64(len(old)), bytes.NewReader(patch), int64(len(nw))); err != nil {
+			t.Fatalf("case %d: %v", i, err)
+		}
+		if !bytes.Equal(out.Bytes(), nw) {
+			t.Fatalf("case %d: mapped apply differs", i)
+		}
+		shrink := func(int, uint64, []byte) {
+			if err := os.Truncate(path, 0); err != nil {
+				t.Error(err)
+			}
+		}
+		err = applyWith(io.Discard, f, int64(len(old)), bytes.NewReader(patch), int64(len(nw)), shrink)
+		if err == nil || !strings.Contains(err.Error(), "changed while being read") {
+			t.Fatalf("case %d: old shrank while mapped: got %v", i, err)
 		}
 	}
 }
