@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -332,8 +333,9 @@ const (
 // copied (writing block b may fill or rewrite entries of block b+1), and
 // looks up the others itself: the result does not depend on the timing, as
 // a suffix array is unique. The two wait for each other by spinning, as a
-// chunk takes microseconds; a channel would hand the helper to the waiting
-// core and run both on one.
+// chunk takes microseconds (a channel would hand the helper to the waiting
+// core and run both on one), and the pass goes on alone if the helper keeps
+// it waiting.
 func scanInduce[T symbol](s []T, sa []int32, t bitset, bkt []int32, sType, two bool) {
 	n := len(sa)
 	sym := func(v int32) int32 {
@@ -352,20 +354,24 @@ func scanInduce[T symbol](s []T, sa []int32, t bitset, bkt []int32, sType, two b
 			bkt[c]++
 		}
 	}
-	if !two {
+	// serial is the pass over sa[from:to] alone, in its direction.
+	serial := func(from, to int) {
 		if sType {
-			for i := n - 1; i >= 0; i-- {
+			for i := to - 1; i >= from; i-- {
 				if c := sym(sa[i]); c >= 0 {
 					put(sa[i], c)
 				}
 			}
 		} else {
-			for i := 0; i < n; i++ {
+			for i := from; i < to; i++ {
 				if c := sym(sa[i]); c >= 0 {
 					put(sa[i], c)
 				}
 			}
 		}
+	}
+	if !two {
+		serial(0, n)
 		return
 	}
 	// Blocks are numbered in the pass's order, and a copy lists its block's
@@ -397,15 +403,16 @@ func scanInduce[T symbol](s []T, sa []int32, t bitset, bkt []int32, sType, two b
 		a.done.Add(1)
 	}
 	var helper sync.WaitGroup
+	var stop atomic.Bool // the pass no longer reads the helper's work
 	defer helper.Wait()
+	defer stop.Store(true)
 	helper.Go(func() {
 		for {
 			g := next.Add(1) - 1
 			b := g / blockChunks
-			if b >= int64(nb) {
+			if b >= int64(nb) || !await(func() bool { return copied.Load() > b }, stop.Load) {
 				return
 			}
-			spinUntil(&copied, b+1)
 			look(g)
 		}
 	})
@@ -431,6 +438,7 @@ func scanInduce[T symbol](s []T, sa []int32, t bitset, bkt []int32, sType, two b
 			}
 		}
 	}
+	pat := patience{start: time.Now()}
 	take(0)
 	if nb > 1 {
 		take(1)
@@ -438,7 +446,16 @@ func scanInduce[T symbol](s []T, sa []int32, t bitset, bkt []int32, sType, two b
 	lookups(0)
 	for b := range nb {
 		a := &bufs[b%3]
-		spinUntil(&a.done, blockChunks)
+		if !pat.wait(func() bool { return a.done.Load() == blockChunks }) {
+			// The helper has no core (more goroutines want one than there
+			// are): finish alone rather than wait for it.
+			if sType {
+				serial(0, min(n, (nb-b)*induceBlock))
+			} else {
+				serial(b*induceBlock, n)
+			}
+			return
+		}
 		blk := block(b)
 		for x, want := range a.copy {
 			k := x
@@ -463,11 +480,42 @@ func scanInduce[T symbol](s []T, sa []int32, t bitset, bkt []int32, sType, two b
 	}
 }
 
-// spinUntil waits for p to reach v, yielding the processor now and then.
-func spinUntil(p *atomic.Int64, v int64) {
-	for i := 0; p.Load() < v; i++ {
+// await spins until ready, yielding the processor now and then, and
+// reports whether it got there before quit said to stop.
+func await(ready, quit func() bool) bool {
+	for i := 0; !ready(); i++ {
 		if i&63 == 63 {
+			if quit() {
+				return false
+			}
 			runtime.Gosched()
 		}
 	}
+	return true
+}
+
+// patience is how long an induction pass waits for its helper: at most a
+// quarter of its time, beyond 5 ms. A wait is microseconds while both have
+// a core, a few milliseconds over a pass when the collector or the system
+// takes one for a while; when more goroutines want a core than there are,
+// the helper is off its core for the scheduler's 10 ms slice at a time,
+// and a pass that kept waiting took 3.6 times as long as one goroutine
+// beside two busy ones (10 times beside three).
+type patience struct {
+	start  time.Time
+	waited time.Duration
+}
+
+// wait waits for ready and reports whether it came in time.
+func (p *patience) wait(ready func() bool) bool {
+	if ready() {
+		return true
+	}
+	t0 := time.Now()
+	ok := await(ready, func() bool {
+		w := p.waited + time.Since(t0)
+		return w > 5*time.Millisecond && 4*w > time.Since(p.start)
+	})
+	p.waited += time.Since(t0)
+	return ok
 }

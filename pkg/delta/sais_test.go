@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -78,6 +81,29 @@ func TestSuffixArrayTwoCores(t *testing.T) {
 			t.Fatal("the even suffix arrays on one and two cores differ")
 		}
 	}
+}
+
+// TestSuffixArrayTwoCoresBusy sorts on two cores while more goroutines
+// than cores keep busy, where the induction passes stop waiting for their
+// helper and finish alone.
+func TestSuffixArrayTwoCoresBusy(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("one core")
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) + 1 {
+		wg.Go(func() {
+			for x := 0; !stop.Load(); x++ {
+			}
+		})
+	}
+	text := randBytes(rand.New(rand.NewPCG(7, 8)), 1<<20)
+	sa := make([]int32, len(text))
+	sais(text, sa, 256, 0)
+	stop.Store(true)
+	wg.Wait()
+	checkSuffixArray(t, text, sa, 1)
 }
 
 // padded returns a copy of b with the zero byte after it that
