@@ -186,9 +186,11 @@ func (a *applier) uvarint(what string) (uint64, error) {
 type stream struct {
 	kind   int // its index in streamNames
 	raw    []byte
+	packed bool // comp is to be decoded with coder
 	coder  byte
 	comp   []byte
 	rawLen uint64
+	stored uint64 // its bytes in the patch: rawLen, or the length of comp
 }
 
 // readStream reads one stream of at most limit raw bytes; kind is its
@@ -198,7 +200,7 @@ func (a *applier) readStream(kind int, limit uint64) (*stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &stream{kind: kind, rawLen: h >> 1}
+	st := &stream{kind: kind, rawLen: h >> 1, stored: h >> 1}
 	if st.rawLen > limit {
 		return nil, corrupt("segment streams exceed %d bytes", maxSegmentRaw)
 	}
@@ -213,7 +215,7 @@ func (a *applier) readStream(kind int, limit uint64) (*stream, error) {
 		}
 		return st, nil
 	}
-	st.coder = coderZstd
+	st.packed, st.coder = true, coderZstd
 	if a.coders {
 		if st.coder, err = a.r.ReadByte(); err != nil {
 			return nil, corrupt("reading stream coder: %v", errShortPatch)
@@ -236,6 +238,7 @@ func (a *applier) readStream(kind int, limit uint64) (*stream, error) {
 	if uint64(len(st.comp)) != compLen {
 		return nil, corrupt("reading stream: %v", errShortPatch)
 	}
+	st.stored = compLen
 	return st, nil
 }
 
@@ -251,12 +254,12 @@ func (a *applier) decodeStreams(sts []*stream) error {
 		if err == nil && uint64(len(raw)) != st.rawLen {
 			err = corrupt("stream decompressed to %d bytes, header says %d", len(raw), st.rawLen)
 		}
-		st.raw, errs[i] = raw, err
+		st.raw, st.comp, errs[i] = raw, nil, err
 	}
 	var wg sync.WaitGroup
 	for i, st := range sts {
 		switch {
-		case st.comp == nil:
+		case !st.packed:
 		case st.coder == coderLZMA:
 			wg.Go(func() { decode(i) })
 		default:
@@ -269,11 +272,7 @@ func (a *applier) decodeStreams(sts []*stream) error {
 			return errs[i]
 		}
 		if a.seen != nil {
-			stored := st.rawLen
-			if st.comp != nil {
-				stored = uint64(len(st.comp))
-			}
-			a.seen(st.kind, stored, st.raw)
+			a.seen(st.kind, st.stored, st.raw)
 		}
 	}
 	return nil

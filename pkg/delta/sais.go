@@ -324,18 +324,18 @@ const (
 // of bucket s[j]; right to left (sType true), each whose predecessor is
 // S-type puts j at the tail of bucket s[j]. bkt holds the heads or tails.
 //
-// The pass is bound by its reads of t and s at random j (its writes go to
-// the bucket heads, a few cache lines). On a large text it works a block of
-// entries at a time: while it writes block b, it copies block b+1, and it
-// and a second goroutine look up the copy's symbols, taking chunks of it
-// in turn (the helper goes on to the next block's chunks when it runs out).
-// The pass uses a looked-up symbol only where the entry is still the one
-// copied (writing block b may fill or rewrite entries of block b+1), and
-// looks up the others itself: the result does not depend on the timing, as
-// a suffix array is unique. The two wait for each other by spinning, as a
-// chunk takes microseconds (a channel would hand the helper to the waiting
-// core and run both on one), and the pass goes on alone if the helper keeps
-// it waiting.
+// Most of the pass is its reads of t and s at random j. With two set, it
+// works a block of entries at a time, two blocks ahead of its writes: after
+// writing block b it copies block b+2, and it and a second goroutine look
+// up the symbols of the copies in chunks (the pass takes the chunks of
+// block b+1 that the helper has not reached, then writes block b+1). The
+// pass uses a looked-up symbol only where the entry is still the one
+// copied (writing may fill or rewrite entries ahead), and looks up the
+// others itself: the result does not depend on the timing, as a suffix
+// array is unique. The two wait for each other by spinning, as a chunk
+// takes microseconds (a channel would hand the helper to the waiting core
+// and run both on one), and the pass goes on alone if the helper keeps it
+// waiting (patience).
 func scanInduce[T symbol](s []T, sa []int32, t bitset, bkt []int32, sType, two bool) {
 	n := len(sa)
 	sym := func(v int32) int32 {
