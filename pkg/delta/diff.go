@@ -97,8 +97,31 @@ func plan(old, nw []byte, blocks bool) []op {
 	}()
 	ops1, end1 := scan(m, old, nw, 0, mid, 0, denseScan)
 	wg.Wait()
-	ops1[len(ops1)-1].seek = start2 - end1
-	return normalize(append(ops1, ops2...))
+	return join([]part{{ops: ops1, to: end1}, {ops: ops2, from: start2}})
+}
+
+// part is the ops a scan found for a piece of new: from is the old
+// position it assumed at its start, to the one its ops end at.
+type part struct {
+	ops      []op
+	from, to int
+}
+
+// join returns the ops of parts one after another, each part's last op
+// seeking to where the next part assumed it starts, normalized.
+func join(parts []part) []op {
+	n := 0
+	for _, p := range parts {
+		n += len(p.ops)
+	}
+	ops := make([]op, 0, n)
+	for i, p := range parts {
+		if i > 0 {
+			ops[len(ops)-1].seek = p.from - parts[i-1].to
+		}
+		ops = append(ops, p.ops...)
+	}
+	return normalize(ops)
 }
 
 // largeWindow is the piece of new that planLarge scans at a time, fixed so
@@ -136,11 +159,7 @@ func planLarge(old, nw []byte, window int) []op {
 	collect(old) // the sort's work arrays, before the windows
 
 	nwin := (len(nw) + window - 1) / window
-	type result struct {
-		ops      []op
-		from, to int // old positions at its start (assumed) and end
-	}
-	res := make([]result, nwin)
+	res := make([]part, nwin)
 	var next atomic.Int32
 	var wg sync.WaitGroup
 	for range min(2, nwin) {
@@ -169,18 +188,7 @@ func planLarge(old, nw []byte, window int) []op {
 		}()
 	}
 	wg.Wait()
-	n := 0
-	for _, r := range res {
-		n += len(r.ops)
-	}
-	ops := make([]op, 0, n)
-	for i, r := range res {
-		if i > 0 {
-			ops[len(ops)-1].seek = r.from - res[i-1].to
-		}
-		ops = append(ops, r.ops...)
-	}
-	return normalize(ops)
+	return join(res)
 }
 
 // maxInPlaceDiff is the most bytes that may differ at the same offsets for
