@@ -640,7 +640,7 @@ func TestGlobalMap(t *testing.T) {
 	old, nw := fakeELF(r, 20000, ins, true)
 	ops := plan(old, nw, false)
 	for _, target := range []int{segmentTarget, 4 << 10} {
-		patch, err := encodeSegments(old, nw, ops, target, lzmaMinStream)
+		patch, err := encodeSegments(old, nw, ops, target, lzmaMinStream, lzmaSmall)
 		if err != nil {
 			t.Fatal(err)
 		}

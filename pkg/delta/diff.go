@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // Old files are matched through a suffix array (SA-IS: exact longest
@@ -371,12 +373,14 @@ func (g *segment) x86(old, nw []byte, elf *elfInfo, global relMap, used []bool) 
 
 // encode writes the header and the segments for ops.
 func encode(old, nw []byte, ops []op) ([]byte, error) {
-	return encodeSegments(old, nw, ops, segmentTarget, lzmaMinStream)
+	return encodeSegments(old, nw, ops, segmentTarget, lzmaMinStream, lzmaSmall)
 }
 
 // encodeSegments is encode with segments of about target raw bytes, coding
-// streams of lzmaMin bytes or more with LZMA.
-func encodeSegments(old, nw []byte, ops []op, target, lzmaMin int) ([]byte, error) {
+// streams of lzmaMin bytes or more with LZMA, and those of lzmaTiny or more
+// too when the ones under lzmaMin come to less than small bytes
+// (lzmaMinStream and lzmaSmall in patches; tests choose their own).
+func encodeSegments(old, nw []byte, ops []op, target, lzmaMin, small int) ([]byte, error) {
 	out := append([]byte(magic), version)
 	out = binary.AppendUvarint(out, uint64(len(old)))
 	out = binary.AppendUvarint(out, uint64(len(nw)))
@@ -491,7 +495,9 @@ func encodeSegments(old, nw []byte, ops []op, target, lzmaMin int) ([]byte, erro
 
 	// Compress every stream of every segment, two at a time, the largest
 	// first: LZMA for streams of lzmaMin bytes or more (slower, and 10-17 %
-	// smaller on browser-size streams), else zstd.
+	// smaller on browser-size streams), else zstd; but LZMA for those of
+	// lzmaTiny bytes or more too when they come to less than small bytes
+	// in all (see lzmaSmall).
 	type job struct {
 		raw, comp []byte
 		coder     byte
@@ -507,10 +513,6 @@ func encodeSegments(old, nw []byte, ops []op, target, lzmaMin int) ([]byte, erro
 			jobs = append(jobs, job{raw: b, props: streamProps[k]})
 		}
 	}
-	e, err := encoder()
-	if err != nil {
-		return nil, fmt.Errorf("creating zstd encoder: %w", err)
-	}
 	order := make([]*job, 0, len(jobs))
 	for i := range jobs {
 		if len(jobs[i].raw) >= 16 {
@@ -518,6 +520,23 @@ func encodeSegments(old, nw []byte, ops []op, target, lzmaMin int) ([]byte, erro
 		}
 	}
 	slices.SortStableFunc(order, func(a, b *job) int { return len(b.raw) - len(a.raw) })
+	under := 0
+	for _, j := range order {
+		if len(j.raw) < lzmaMin {
+			under += len(j.raw)
+		}
+	}
+	useLZMA := func(j *job) bool {
+		return len(j.raw) >= lzmaMin || under < small && len(j.raw) >= lzmaTiny
+	}
+	// The zstd encoder only if a stream needs it: its tables are 35 MB.
+	var e *zstd.Encoder
+	if slices.ContainsFunc(order, func(j *job) bool { return !useLZMA(j) }) {
+		var err error
+		if e, err = encoder(); err != nil {
+			return nil, fmt.Errorf("creating zstd encoder: %w", err)
+		}
+	}
 	// Two workers, each with its LZMA tree: the largest streams come
 	// first, so each tree is allocated once.
 	var wg sync.WaitGroup
@@ -529,7 +548,7 @@ func encodeSegments(old, nw []byte, ops []op, target, lzmaMin int) ([]byte, erro
 		w := <-work
 		go func() {
 			defer wg.Done()
-			if len(j.raw) >= lzmaMin {
+			if useLZMA(j) {
 				j.comp, j.coder = w.compress(j.raw, j.props), coderLZMA
 			} else {
 				j.comp = e.EncodeAll(j.raw, nil)

@@ -39,15 +39,15 @@ func fuzzSeeds(f *testing.F) {
 	add(old, nw)
 	old, nw = fakeELF(r, 300, map[int]int{10: 2, 200: 1}, true)
 	add(old, nw)
-	// Several segments: the first sends a global map.
+	// Several segments, zstd streams: the first sends a global map.
 	old, nw = fakeELF(r, 600, map[int]int{10: 2, 200: 1, 400: 3}, true)
-	p, err := encodeSegments(old, nw, plan(old, nw, false), 512, lzmaMinStream)
+	p, err := encodeSegments(old, nw, plan(old, nw, false), 512, lzmaMinStream, 0)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(old, p, uint32(len(nw)))
 	// LZMA streams (segments with coder bytes), zstd ones beside them.
-	p, err = encodeSegments(old, nw, plan(old, nw, false), 512, 64)
+	p, err = encodeSegments(old, nw, plan(old, nw, false), 512, 64, 0)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os/exec"
+	"slices"
 	"testing"
 )
 
@@ -66,6 +67,26 @@ func TestLZMARoundTrip(t *testing.T) {
 				t.Logf("%+v: %d -> %d", p, len(in), len(c))
 			}
 		})
+	}
+}
+
+// TestLZMAWorkReuse codes streams of different sizes with one work, in both
+// orders: tables kept from a larger or a smaller stream must code as new
+// ones do (they are resized and cleared, the tree is not).
+func TestLZMAWorkReuse(t *testing.T) {
+	t.Parallel()
+	ins := lzmaInputs()
+	names := []string{"zeros", "text", "ctrl", "random", "mixed", "two", "one", "empty"}
+	rev := slices.Clone(names)
+	slices.Reverse(rev)
+	for _, order := range [][]string{names, rev} {
+		var w lzmaWork
+		for _, name := range order {
+			in := ins[name]
+			if got, want := w.compress(in, lzmaDefaultProps), new(lzmaWork).compress(in, lzmaDefaultProps); !bytes.Equal(got, want) {
+				t.Fatalf("%s after %v: %d bytes, a new work codes %d", name, order, len(got), len(want))
+			}
+		}
 	}
 }
 
@@ -156,11 +177,11 @@ func TestLZMAStreams(t *testing.T) {
 	r := rand.New(rand.NewPCG(27, 28))
 	old, nw := fakeELF(r, 3000, map[int]int{10: 2, 200: 1, 900: 3, 2500: 1}, true)
 	ops := plan(old, nw, false)
-	zs, err := encodeSegments(old, nw, ops, 8<<10, lzmaMinStream)
+	zs, err := encodeSegments(old, nw, ops, 8<<10, lzmaMinStream, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lz, err := encodeSegments(old, nw, ops, 8<<10, 256)
+	lz, err := encodeSegments(old, nw, ops, 8<<10, 256, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,9 +201,30 @@ func TestLZMAStreams(t *testing.T) {
 	if len(lz) >= len(zs) {
 		t.Errorf("LZMA streams did not make the patch smaller: %d >= %d", len(lz), len(zs))
 	}
+	// A patch whose streams are small (under lzmaSmall in all) codes
+	// every one of lzmaTiny bytes or more with LZMA: zstd's tables would
+	// cost more than it saves.
+	small, err := encodeSegments(old, nw, ops, segmentTarget, lzmaMinStream, lzmaSmall)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, raw := coderOffsets(t, small)
+	if len(at) == 0 {
+		t.Fatal("small patch: no coder bytes")
+	}
+	for k, i := range at {
+		want := byte(coderZstd)
+		if raw[k] >= lzmaTiny {
+			want = coderLZMA
+		}
+		if small[i] != want {
+			t.Errorf("small patch: coder %d for %d raw bytes, want %d", small[i], raw[k], want)
+		}
+	}
+	t.Logf("small patch: streams of %v bytes", raw)
 	// Every byte value but the two coders is refused wherever a coder
 	// byte stands; find them by walking the first segment's streams.
-	at := coderOffsets(t, lz)
+	at, _ = coderOffsets(t, lz)
 	if len(at) == 0 {
 		t.Fatal("no coder bytes found")
 	}
@@ -197,8 +239,9 @@ func TestLZMAStreams(t *testing.T) {
 	}
 }
 
-// coderOffsets returns where the coder bytes of a patch's first segment are.
-func coderOffsets(t *testing.T, p []byte) []int {
+// coderOffsets returns where the coder bytes of a patch's first segment
+// are, and the raw sizes of their streams.
+func coderOffsets(t *testing.T, p []byte) (at, raw []int) {
 	t.Helper()
 	i := len(magic) + 1
 	for range 2 { // old and new sizes
@@ -208,7 +251,7 @@ func coderOffsets(t *testing.T, p []byte) []int {
 	flags := p[i]
 	i++
 	if flags&flagCoders == 0 {
-		return nil
+		return nil, nil
 	}
 	streams := numStreams
 	if flags&flagOverrides != 0 {
@@ -217,7 +260,6 @@ func coderOffsets(t *testing.T, p []byte) []int {
 	if flags&flagGlobal != 0 {
 		streams++
 	}
-	var at []int
 	for range streams {
 		h, n := binary.Uvarint(p[i:])
 		i += n
@@ -225,10 +267,10 @@ func coderOffsets(t *testing.T, p []byte) []int {
 			i += int(h >> 1)
 			continue
 		}
-		at = append(at, i)
+		at, raw = append(at, i), append(raw, int(h>>1))
 		i++
 		c, n := binary.Uvarint(p[i:])
 		i += n + int(c)
 	}
-	return at
+	return at, raw
 }

@@ -14,6 +14,18 @@ const (
 	lzmaOptSpan   = 2048 // longest stretch priced in one go
 	lzmaRefresh   = 512  // symbols coded between refreshes of the price tables
 	lzmaMinStream = 1 << 20
+
+	// lzmaSmall: when a patch's streams under lzmaMinStream come to less
+	// than this in all, those of lzmaTiny bytes or more are coded with LZMA
+	// too. zstd's best level has 35 MB of tables, and a few tens of KB of
+	// streams touch nearly every page of them: faulting them in took libssl
+	// 25 ms, what LZMA takes for 70 KB. On such streams LZMA is 4-8 %
+	// smaller (libssl, libnss3). Above lzmaSmall zstd's speed per byte wins
+	// its tables back (LZMA on libcrypto's 470 KB: +0.1 s). Below lzmaTiny
+	// zstd is smaller (LZMA's header and coder flush are 18 bytes, a zstd
+	// frame's about 8) and touches a few pages.
+	lzmaSmall = 128 << 10
+	lzmaTiny  = 512
 )
 
 // lzmaDefaultProps are the properties the encoder writes (LZMA's defaults).
@@ -72,10 +84,11 @@ var streamProps = [numStreams]lzmaProps{
 }
 
 // An lzmaWork keeps the match finder's tree (8 bytes per byte of the
-// largest stream) from one stream to the next: a worker coding streams
-// largest first allocates it once, where a new one per stream would leave
-// hundreds of megabytes of garbage each time for the collector.
-type lzmaWork struct{ son []int32 }
+// largest stream) and hash tables from one stream to the next: a worker
+// coding streams largest first allocates them once, where new ones per
+// stream would leave hundreds of megabytes of garbage each time for the
+// collector, and would fault in fresh pages for every small stream.
+type lzmaWork struct{ son, h2, h3, h4 []int32 }
 
 // compress is lzmaCompress with w's tree and properties p.
 func (w *lzmaWork) compress(data []byte, p lzmaProps) []byte {
@@ -87,12 +100,11 @@ func (w *lzmaWork) compress(data []byte, p lzmaProps) []byte {
 		data:   data,
 		m:      newLZMAModel(p),
 		rc:     newRCEncoder(append(out, lzmaHeader(p, dictSize(len(data)), uint64(len(data)))...)),
-		mf:     newMatchFinder(data, lzmaNice, lzmaDepth, w.son),
+		mf:     newMatchFinder(data, lzmaNice, lzmaDepth, w),
 		pbMask: 1<<p.pb - 1,
 		opt:    make([]optNode, lzmaOptSpan+lzmaMaxLen+2),
 		coded:  lzmaRefresh,
 	}
-	w.son = e.mf.son
 	for pos := 0; pos < len(data); {
 		pos = e.parse(pos)
 	}

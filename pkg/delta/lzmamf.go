@@ -1,6 +1,9 @@
 package delta
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // The LZMA encoder's match finder: the nearest earlier position with the
 // same 2 and 3 bytes, then a binary tree of the earlier suffixes that share
@@ -9,10 +12,14 @@ import "encoding/binary"
 // position, and reports for each position the matches of increasing length,
 // each at the smallest distance it was found at.
 
+// The 2-byte table has a slot for every pair of bytes; the 3- and 4-byte
+// tables have about one slot per byte of the stream, from 2^10 up to these
+// sizes (reached from 512 KiB), so that a small stream does not touch and
+// clear megabytes of tables.
 const (
-	mfHash2Bits = 16
-	mfHash3Bits = 18
-	mfHash4Bits = 20
+	mfHash2Bits    = 16
+	mfHash3BitsMax = 18
+	mfHash4BitsMax = 20
 )
 
 type lzMatch struct {
@@ -24,35 +31,58 @@ type matchFinder struct {
 	data        []byte
 	son         []int32 // left and right child of each position, +1 (0: none)
 	h2, h3, h4  []int32 // last position with that hash, +1
+	s3, s4      uint8   // 32 - bits of h3 and h4
 	nice, depth int
 	out         []lzMatch
 }
 
-// newMatchFinder returns a match finder over data whose tree is son, if it
-// is long enough, else a new one. son need not be cleared: a position's two
+// newMatchFinder returns a match finder over data that uses w's tables,
+// growing them as needed. w.son need not be cleared: a position's two
 // entries are written when it is inserted, before any later position reads
-// them, and positions not inserted are never read.
-func newMatchFinder(data []byte, nice, depth int, son []int32) *matchFinder {
-	if len(son) < 2*len(data) {
-		son = make([]int32, 2*len(data))
+// them, and positions not inserted are never read. The hash tables are
+// cleared, at the size for data (hashBits).
+func newMatchFinder(data []byte, nice, depth int, w *lzmaWork) *matchFinder {
+	if len(w.son) < 2*len(data) {
+		w.son = make([]int32, 2*len(data))
 	}
+	b3 := hashBits(len(data), mfHash3BitsMax)
+	b4 := hashBits(len(data), mfHash4BitsMax)
+	w.h2 = table(w.h2, 1<<mfHash2Bits)
+	w.h3 = table(w.h3, 1<<b3)
+	w.h4 = table(w.h4, 1<<b4)
 	return &matchFinder{
 		data:  data,
-		son:   son,
-		h2:    make([]int32, 1<<mfHash2Bits),
-		h3:    make([]int32, 1<<mfHash3Bits),
-		h4:    make([]int32, 1<<mfHash4Bits),
+		son:   w.son,
+		h2:    w.h2,
+		h3:    w.h3,
+		h4:    w.h4,
+		s3:    uint8(32 - b3),
+		s4:    uint8(32 - b4),
 		nice:  nice,
 		depth: depth,
 	}
 }
 
-func hash3(b []byte) uint32 {
-	return (uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16) * 2654435761 >> (32 - mfHash3Bits)
+// hashBits is the size of a hash table for a stream of n bytes: the bits
+// of n, from 10 to most.
+func hashBits(n, most int) int { return min(most, max(10, bits.Len(uint(n)))) }
+
+// table returns a cleared table of n entries, t's memory if it is large enough.
+func table(t []int32, n int) []int32 {
+	if cap(t) < n {
+		return make([]int32, n)
+	}
+	t = t[:n]
+	clear(t)
+	return t
 }
 
-func hash4(b []byte) uint32 {
-	return binary.LittleEndian.Uint32(b) * 2654435761 >> (32 - mfHash4Bits)
+func (mf *matchFinder) hash3(b []byte) uint32 {
+	return (uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16) * 2654435761 >> mf.s3
+}
+
+func (mf *matchFinder) hash4(b []byte) uint32 {
+	return binary.LittleEndian.Uint32(b) * 2654435761 >> mf.s4
 }
 
 // find inserts position p and returns its matches (valid until the next
@@ -74,9 +104,9 @@ func (mf *matchFinder) find(p int, collect bool) []lzMatch {
 		best = mf.short(p, limit)
 	} else {
 		mf.h2[uint32(d[p])|uint32(d[p+1])<<8] = int32(p + 1)
-		mf.h3[hash3(d[p:])] = int32(p + 1)
+		mf.h3[mf.hash3(d[p:])] = int32(p + 1)
 	}
-	h := hash4(d[p:])
+	h := mf.hash4(d[p:])
 	cur := int(mf.h4[h]) - 1
 	mf.h4[h] = int32(p + 1)
 	ptr0, ptr1 := 2*p+1, 2*p // where the next larger / smaller suffix goes
@@ -136,7 +166,7 @@ func (mf *matchFinder) short(p, limit int) int {
 	if limit < 3 {
 		return best
 	}
-	i3 := hash3(d[p:])
+	i3 := mf.hash3(d[p:])
 	c3 := int(mf.h3[i3]) - 1
 	mf.h3[i3] = int32(p + 1)
 	if c3 >= 0 && c3 != c2 {
