@@ -592,6 +592,41 @@ func TestX86ELF(t *testing.T) {
 	}
 }
 
+// TestFileOff checks fileOff, whatever segment it is told to try first,
+// against the first segment that holds the address, with and without
+// overlapping segments.
+func TestFileOff(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(31, 32))
+	first := func(segs []loadSeg, va int64) int64 {
+		for _, g := range segs {
+			if va >= g.vaddr && va-g.vaddr < g.span() {
+				return g.off + min(va-g.vaddr, max(g.filesz-1, 0))
+			}
+		}
+		return va
+	}
+	for i := range 200 {
+		var segs []loadSeg
+		for range 1 + r.IntN(5) {
+			segs = append(segs, loadSeg{
+				off:    r.Int64N(1 << 16),
+				vaddr:  r.Int64N(1 << 16),
+				filesz: r.Int64N(1 << 12),
+				memsz:  r.Int64N(1 << 13),
+			})
+		}
+		e := &elfInfo{segs: segs, disjoint: disjointSegs(segs)}
+		hint := r.IntN(len(segs) + 1)
+		for range 100 {
+			va := r.Int64N(1<<16 + 1<<13)
+			if got, want := e.fileOff(va, &hint), first(segs, va); got != want {
+				t.Fatalf("case %d (disjoint %v): fileOff(%d) = %d, want %d", i, e.disjoint, va, got, want)
+			}
+		}
+	}
+}
+
 func TestX86(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(13, 14))

@@ -87,6 +87,7 @@ type elfInfo struct {
 	segs          []loadSeg
 	regions       []region // sorted, the first starts at 0
 	ehOff, ehAddr int64    // PT_GNU_EH_FRAME, if ehOff >= 0
+	disjoint      bool     // no address lies in two segments (fileOff)
 }
 
 // maxProgHeaders bounds the program headers read from old.
@@ -144,6 +145,7 @@ func readELF(old io.ReaderAt, oldSize int64) *elfInfo {
 	if e.ehOff >= 0 {
 		cuts = append(cuts, e.ehOff+12, e.ehOff+ehSize)
 	}
+	e.disjoint = disjointSegs(e.segs)
 	slices.Sort(cuts)
 	cuts = slices.Compact(cuts)
 	for _, c := range cuts {
@@ -194,15 +196,41 @@ func (e *elfInfo) vaddr(off int64) int64 {
 	return off
 }
 
+// span is how many bytes of addresses g covers.
+func (g *loadSeg) span() int64 { return max(g.memsz, g.filesz) }
+
+// disjointSegs reports whether no address lies in two of segs.
+func disjointSegs(segs []loadSeg) bool {
+	for i, a := range segs {
+		for _, b := range segs[:i] {
+			if a.vaddr < b.vaddr+b.span() && b.vaddr < a.vaddr+a.span() {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // fileOff returns the old file offset that address va is loaded from;
 // addresses past a segment's file bytes (.bss) map to its last file byte,
 // which moves with them. Addresses outside every segment map to themselves.
-func (e *elfInfo) fileOff(va int64) int64 {
-	if e != nil {
-		for _, g := range e.segs {
-			if va >= g.vaddr && va-g.vaddr < max(g.memsz, g.filesz) {
-				return g.off + min(va-g.vaddr, max(g.filesz-1, 0))
-			}
+// The first segment that holds va decides. It tries segment *hint first
+// (when no address lies in two segments, so that it cannot be the wrong
+// one), and leaves there the segment va is in: targets near each other
+// are often in one segment.
+func (e *elfInfo) fileOff(va int64, hint *int) int64 {
+	if e == nil {
+		return va
+	}
+	if h := *hint; e.disjoint && h < len(e.segs) {
+		if g := &e.segs[h]; va >= g.vaddr && va-g.vaddr < g.span() {
+			return g.off + min(va-g.vaddr, max(g.filesz-1, 0))
+		}
+	}
+	for i := range e.segs {
+		if g := &e.segs[i]; va >= g.vaddr && va-g.vaddr < g.span() {
+			*hint = i
+			return g.off + min(va-g.vaddr, max(g.filesz-1, 0))
 		}
 	}
 	return va
@@ -368,6 +396,8 @@ type predictor struct {
 	indexed bool         // idx is built (clear it when a map changes)
 	idx     [3]pageIndex // of over, base, global
 
+	lastSeg int // the load segment of the last target (fileOff)
+
 	// hit, when set (encoder only), is called for every predicted field:
 	// op position k, width w, target t, move used dt, predicted value.
 	hit func(k, w int, t, dt int64, pred uint64)
@@ -379,14 +409,18 @@ func (p *predictor) move(t int64) (int64, bool) {
 		p.idx = [3]pageIndex{p.over.pages(p.limit), p.base.pages(p.limit), p.global.pages(p.limit)}
 		p.indexed = true
 	}
-	if i := p.over.findPaged(p.idx[0], t); i >= 0 {
-		return p.over[i].d, true
+	if len(p.over) > 0 {
+		if i := p.over.findPaged(p.idx[0], t); i >= 0 {
+			return p.over[i].d, true
+		}
 	}
 	if i := p.base.findPaged(p.idx[1], t); i >= 0 {
 		return p.base[i].d, true
 	}
-	if i := p.global.findPaged(p.idx[2], t); i >= 0 {
-		return p.global[i].d, true
+	if len(p.global) > 0 {
+		if i := p.global.findPaged(p.idx[2], t); i >= 0 {
+			return p.global[i].d, true
+		}
 	}
 	return 0, false
 }
@@ -397,42 +431,40 @@ func (p *predictor) predict(pred []byte, c0, c1 int, src []byte, sbase int, n, n
 	for k < c1 {
 		kind, rend := e.regionAt(opOld + int64(k))
 		end := int(min(int64(c1), rend-opOld))
-		var w int // width of a hit at k, 0 for none
+		// Each loop below scans the region up to end, past every field
+		// it predicts.
 		switch kind {
 		case kindCode:
 			// One region lies in one load segment: vaddr is a shift.
 			k = max(k, 2)
 			vd := e.vaddr(opOld+int64(k)) - (opOld + int64(k))
-			for ; k < end && k+4 <= n; k++ {
-				if !fieldAfter[uint16(src[k-2-sbase])<<8|uint16(src[k-1-sbase])] {
-					continue
+			for k < end && k+4 <= n {
+				if fieldAfter[uint16(src[k-2-sbase])<<8|uint16(src[k-1-sbase])] {
+					v := int32(binary.LittleEndian.Uint32(src[k-sbase:]))
+					t := e.fileOff(opOld+int64(k)+vd+4+int64(v), &p.lastSeg)
+					if dt, ok := p.move(t); ok {
+						if k+4 > c1 {
+							return k, k
+						}
+						pv := uint32(v + int32(dt-dcur))
+						binary.LittleEndian.PutUint32(pred[k-c0:], pv)
+						if p.hit != nil {
+							p.hit(k, 4, t, dt, uint64(pv))
+						}
+						k += 4
+						continue
+					}
 				}
-				v := int32(binary.LittleEndian.Uint32(src[k-sbase:]))
-				t := e.fileOff(opOld + int64(k) + vd + 4 + int64(v))
-				dt, ok := p.move(t)
-				if !ok {
-					continue
-				}
-				if k+4 > c1 {
-					return k, k
-				}
-				pv := uint32(v + int32(dt-dcur))
-				binary.LittleEndian.PutUint32(pred[k-c0:], pv)
-				if p.hit != nil {
-					p.hit(k, 4, t, dt, uint64(pv))
-				}
-				w = 4
-				break
+				k++
 			}
 		case kindData:
-			// Next 8-byte aligned position.
-			k += int(-(opOld + int64(k)) & 7)
-			for ; k < end && k+8 <= n; k += 8 {
+			// 8-byte aligned positions.
+			for k += int(-(opOld + int64(k)) & 7); k < end && k+8 <= n; k += 8 {
 				v := int64(binary.LittleEndian.Uint64(src[k-sbase:]))
 				if v <= 0 || v >= 1<<47 {
 					continue
 				}
-				t := e.fileOff(v)
+				t := e.fileOff(v, &p.lastSeg)
 				dt, ok := p.move(t)
 				if !ok {
 					continue
@@ -444,8 +476,6 @@ func (p *predictor) predict(pred []byte, c0, c1 int, src []byte, sbase int, n, n
 				if p.hit != nil {
 					p.hit(k, 8, t, dt, uint64(v+dt))
 				}
-				w = 8
-				break
 			}
 		case kindEhHdr:
 			// 4-byte entries from ehOff+12, relative to ehAddr.
@@ -453,7 +483,7 @@ func (p *predictor) predict(pred []byte, c0, c1 int, src []byte, sbase int, n, n
 			dh, okh := p.move(e.ehOff)
 			for ; okh && k < end && k+4 <= n; k += 4 {
 				v := int32(binary.LittleEndian.Uint32(src[k-sbase:]))
-				t := e.fileOff(e.ehAddr + int64(v))
+				t := e.fileOff(e.ehAddr+int64(v), &p.lastSeg)
 				dt, ok := p.move(t)
 				if !ok {
 					continue
@@ -466,13 +496,9 @@ func (p *predictor) predict(pred []byte, c0, c1 int, src []byte, sbase int, n, n
 				if p.hit != nil {
 					p.hit(k, 4, t, dt, uint64(pv))
 				}
-				w = 4
-				break
 			}
 		}
-		if w > 0 {
-			k += w
-		} else if k < end {
+		if k < end {
 			k = end // no field fits before the op ends
 		}
 	}
