@@ -39,6 +39,9 @@ func Diff(old, new []byte) ([]byte, error) {
 	if len(old) > maxDiffSize || len(new) > maxDiffSize {
 		return nil, fmt.Errorf("diffing %d against %d bytes: larger than %d bytes", len(new), len(old), maxDiffSize)
 	}
+	if len(old) <= zstdEarlyMax {
+		zstdEarly()
+	}
 	ops := plan(old, new, len(old) > saMaxAll)
 	// The suffix array and the normalized copy (a gigabyte for a browser)
 	// are garbage now: free them before encoding allocates.
