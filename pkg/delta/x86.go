@@ -376,15 +376,6 @@ func (m relMap) find(t int64) int {
 // maxField is the widest field predict rewrites.
 const maxField = 8
 
-// predict rewrites the address fields of one add op in pred. The op has n
-// bytes and starts at old position opOld, moving by dcur; e tells code from
-// data and turns a field's target address into the old file offset whose
-// move the map knows. pred holds op positions [c0, c1) (old bytes on
-// entry); src holds the old bytes of op positions [sbase, min(c1+7, n))
-// with sbase <= max(c0-2, 0). The scan resumes at next (0 on the first
-// call). It returns where to resume and the end of the bytes it finished:
-// c1, or less when a field would cross c1 (the caller then ends its chunk
-// there; chunks of at least maxField bytes always make progress).
 // A predictor holds what both sides know to predict a segment's fields.
 type predictor struct {
 	base   relMap   // from the segment's add ops
@@ -425,6 +416,15 @@ func (p *predictor) move(t int64) (int64, bool) {
 	return 0, false
 }
 
+// predict rewrites the address fields of one add op in pred. The op has n
+// bytes and starts at old position opOld, moving by dcur; e tells code from
+// data and turns a field's target address into the old file offset whose
+// move the map knows. pred holds op positions [c0, c1) (old bytes on
+// entry); src holds the old bytes of op positions [sbase, min(c1+7, n))
+// with sbase <= max(c0-2, 0). The scan resumes at next (0 on the first
+// call). It returns where to resume and the end of the bytes it finished:
+// c1, or less when a field would cross c1 (the caller then ends its chunk
+// there; chunks of at least maxField bytes always make progress).
 func (p *predictor) predict(pred []byte, c0, c1 int, src []byte, sbase int, n, next int, opOld, dcur int64) (int, int) {
 	e := p.elf
 	k := next
