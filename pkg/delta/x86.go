@@ -199,6 +199,12 @@ func (e *elfInfo) vaddr(off int64) int64 {
 // span is how many bytes of addresses g covers.
 func (g *loadSeg) span() int64 { return max(g.memsz, g.filesz) }
 
+// holds reports whether address va lies in g.
+func (g *loadSeg) holds(va int64) bool { return va >= g.vaddr && va-g.vaddr < g.span() }
+
+// offset is the file offset of address va in g (see elfInfo.fileOff).
+func (g *loadSeg) offset(va int64) int64 { return g.off + min(va-g.vaddr, max(g.filesz-1, 0)) }
+
 // disjointSegs reports whether no address lies in two of segs.
 func disjointSegs(segs []loadSeg) bool {
 	for i, a := range segs {
@@ -223,14 +229,14 @@ func (e *elfInfo) fileOff(va int64, hint *int) int64 {
 		return va
 	}
 	if h := *hint; e.disjoint && h < len(e.segs) {
-		if g := &e.segs[h]; va >= g.vaddr && va-g.vaddr < g.span() {
-			return g.off + min(va-g.vaddr, max(g.filesz-1, 0))
+		if g := &e.segs[h]; g.holds(va) {
+			return g.offset(va)
 		}
 	}
 	for i := range e.segs {
-		if g := &e.segs[i]; va >= g.vaddr && va-g.vaddr < g.span() {
+		if g := &e.segs[i]; g.holds(va) {
 			*hint = i
-			return g.off + min(va-g.vaddr, max(g.filesz-1, 0))
+			return g.offset(va)
 		}
 	}
 	return va
