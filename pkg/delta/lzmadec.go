@@ -54,34 +54,49 @@ func (d *rcDecoder) normalize() {
 }
 
 // literal decodes a byte coded with ps, against match byte mb when matched;
-// the hot loop of decoding, with the coder's state in locals.
+// the hot loop of decoding, with the coder's state in locals. A matched
+// literal decodes with the match byte's probabilities until its first bit
+// that differs from the match byte's, and the rest as a plain literal.
 func (d *rcDecoder) literal(ps []prob, mb uint32, matched bool) byte {
 	ps = ps[:0x300]
 	rng, code := d.rng, d.code
 	sym := uint32(1)
-	off := uint32(0)
 	if matched {
-		off = 0x100
+		for sym < 0x100 {
+			if rng < 1<<rcTopBits {
+				rng <<= 8
+				code = code<<8 | d.next()
+			}
+			mb <<= 1
+			mbit := mb & 0x100
+			var bit uint32
+			rng, code, bit = rcBit(rng, code, &ps[0x100+mbit+sym&0xff])
+			sym = sym<<1 | bit
+			if mbit != bit<<8 {
+				break
+			}
+		}
 	}
 	for sym < 0x100 {
 		if rng < 1<<rcTopBits {
 			rng <<= 8
 			code = code<<8 | d.next()
 		}
-		mb <<= 1
-		mbit := mb & off
-		p := &ps[off+mbit+sym]
-		bound := (rng >> probBits) * uint32(*p)
-		bit, mask := rcSplit(code, bound)
-		rng = bound + (rng-bound-bound)&mask
-		code -= bound & mask
-		*p = rcAdapt(*p, mask)
+		var bit uint32
+		rng, code, bit = rcBit(rng, code, &ps[sym])
 		sym = sym<<1 | bit
-		// off stays where the bit equals the match byte's, else drops to 0.
-		off &= ^(mbit ^ -bit&off)
 	}
 	d.rng, d.code = rng, code
 	return byte(sym)
+}
+
+// rcBit decodes one bit with probability p from the coder's state rng,
+// code (normalized), and adapts p. It returns the new state and the bit.
+func rcBit(rng, code uint32, p *prob) (uint32, uint32, uint32) {
+	bound := (rng >> probBits) * uint32(*p)
+	bit, mask := rcSplit(code, bound)
+	*p = rcAdapt(*p, mask)
+	return bound + (rng-bound-bound)&mask, code - bound&mask, bit
 }
 
 // rcSplit returns the bit that code decodes to against bound (0 below
@@ -121,40 +136,40 @@ func (d *rcDecoder) direct(n int) uint32 {
 	return v
 }
 
-// treeBits decodes n bits through the bit tree ps, with the coder's state
-// in locals. It returns the tree index reached (1 followed by the bits,
-// the first one most significant) and the bits with the first one least
-// significant.
-func (d *rcDecoder) treeBits(ps []prob, n int) (m, rev uint32) {
+// tree decodes n bits through the bit tree ps, most significant first,
+// with the coder's state in locals.
+func (d *rcDecoder) tree(ps []prob, n int) uint32 {
 	rng, code := d.rng, d.code
-	m = 1
+	m := uint32(1)
 	for i := 0; i < n; i++ {
 		if rng < 1<<rcTopBits {
 			rng <<= 8
 			code = code<<8 | d.next()
 		}
-		p := &ps[m]
-		bound := (rng >> probBits) * uint32(*p)
-		bit, mask := rcSplit(code, bound)
-		rng = bound + (rng-bound-bound)&mask
-		code -= bound & mask
-		*p = rcAdapt(*p, mask)
+		var bit uint32
+		rng, code, bit = rcBit(rng, code, &ps[m])
 		m = m<<1 | bit
-		rev |= bit << uint(i)
 	}
 	d.rng, d.code = rng, code
-	return m, rev
-}
-
-// tree decodes n bits, most significant first.
-func (d *rcDecoder) tree(ps []prob, n int) uint32 {
-	m, _ := d.treeBits(ps, n)
 	return m - 1<<uint(n)
 }
 
-// reverseTree decodes n bits, least significant first.
+// reverseTree decodes n bits through the bit tree ps, least significant
+// first.
 func (d *rcDecoder) reverseTree(ps []prob, n int) uint32 {
-	_, v := d.treeBits(ps, n)
+	rng, code := d.rng, d.code
+	m, v := uint32(1), uint32(0)
+	for i := 0; i < n; i++ {
+		if rng < 1<<rcTopBits {
+			rng <<= 8
+			code = code<<8 | d.next()
+		}
+		var bit uint32
+		rng, code, bit = rcBit(rng, code, &ps[m])
+		m = m<<1 | bit
+		v |= bit << uint(i&31)
+	}
+	d.rng, d.code = rng, code
 	return v
 }
 
@@ -271,7 +286,13 @@ func lzmaDecompress(in []byte, size uint64) ([]byte, error) {
 			return nil, corrupt("lzma stream: match of %d bytes past the end", l)
 		}
 		src := pos - d - 1
-		if d+1 >= l {
+		if l <= 16 && d >= 7 && n-pos >= 16 {
+			// Most matches are short: two words, eight bytes apart at
+			// least, so the second reads what the first wrote; the bytes
+			// past the match are written again later.
+			binary.LittleEndian.PutUint64(out[pos:], binary.LittleEndian.Uint64(out[src:]))
+			binary.LittleEndian.PutUint64(out[pos+8:], binary.LittleEndian.Uint64(out[src+8:]))
+		} else if d+1 >= l {
 			copy(out[pos:pos+l], out[src:src+l])
 		} else {
 			for i := 0; i < l; i++ {
