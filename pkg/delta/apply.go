@@ -100,6 +100,7 @@ type applier struct {
 	on          int
 	s           [numStreams][]byte // unread part of each stream
 	x86         bool               // segment predicts x86-64 displacements
+	targets     bool               // segment's extra code fields hold targets
 	coders      bool               // segment's compressed streams name their coder
 	p           predictor          // of the current x86 segment
 	global      relMap             // the last global map sent (flagGlobal)
@@ -310,6 +311,9 @@ func (a *applier) segment() error {
 	if flags&^knownFlags != 0 || flags&flagOverrides != 0 && flags&flagX86 == 0 {
 		return corrupt("bad segment flags %#x", flags)
 	}
+	if flags&flagTargets != 0 && a.newSize > maxTargetsFile {
+		return corrupt("targets in the extra stream of a new file of %d bytes", a.newSize)
+	}
 	a.coders = flags&flagCoders != 0
 	// Read the segment's streams, then decode them.
 	var sts []*stream
@@ -358,6 +362,7 @@ func (a *applier) segment() error {
 		}
 	}
 	start := a.out
+	a.targets = flags&flagTargets != 0
 	a.x86 = flags&flagX86 != 0
 	if a.x86 {
 		if !a.haveELF {
@@ -443,6 +448,9 @@ func (a *applier) op() error {
 	}
 	if extra > uint64(len(a.s[stExtra])) {
 		return corrupt("extra stream too short")
+	}
+	if a.targets {
+		fromTargets(a.s[stExtra][:extra], a.out, a.newSize)
 	}
 	if err := a.write(a.s[stExtra][:extra]); err != nil {
 		return err

@@ -379,6 +379,16 @@ func TestApplyRejects(t *testing.T) {
 	check("empty override", small, ovr(flagX86|flagOverrides, []byte{0, 0, 2}), 10)
 	check("no override entries", small, ovr(flagX86|flagOverrides, nil), 10)
 	check("override past limit", small, ovr(flagX86|flagOverrides, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 1, 0}), 10)
+	// Targets in the extra stream (flagTargets): the call's field holds
+	// its target, 2, and reads back as the displacement 2-6 = -4 (the
+	// field ends at 6).
+	call := []byte{0x90, 0xE8, 2, 0, 0, 0, 0x90}
+	tg := append([]byte(magic), version, 7, 7, flagTargets, 6, 0, 7, 0, 0, 0, 14)
+	tg = append(tg, call...)
+	if got, err := apply(t, call, tg, 7); err != nil || !bytes.Equal(got, []byte{0x90, 0xE8, 0xFC, 0xFF, 0xFF, 0xFF, 0x90}) {
+		t.Fatalf("hand-made patch with targets: %x, %v", got, err)
+	}
+	check("targets past 2 GiB", small, append(append([]byte(magic), version, 10, 0x81, 0x80, 0x80, 0x80, 0x08, flagTargets), 0, 0, 0, 0), 1<<31+1)
 	check("unknown flags", small, append(append([]byte(magic), version, 10, 10, 0x80), 0, 0, 0, 0), 10)
 	// A global map stream (flagGlobal) follows the overrides, if any.
 	gm := func(flags byte, entries []byte) []byte {

@@ -447,6 +447,13 @@ func encodeSegments(old, nw []byte, ops []op, target, lzmaMin, small int) ([]byt
 		flush()
 	}
 
+	// New code in the extra bytes: its fields as targets.
+	if isX86_64ELF(nw) && len(nw) <= maxTargetsFile {
+		for _, g := range segs {
+			g.targets(nw)
+		}
+	}
+
 	// Executable code: predict moved displacements where differences are
 	// many enough for it to matter.
 	collect(old)

@@ -34,8 +34,9 @@ const (
 	flagOverrides             // an x86 override stream precedes the streams
 	flagGlobal                // a global x86 map stream follows (after the overrides)
 	flagCoders                // each compressed stream names its coder
+	flagTargets               // the extra stream's code fields hold targets (x86extra.go)
 
-	knownFlags = flagX86 | flagOverrides | flagGlobal | flagCoders
+	knownFlags = flagX86 | flagOverrides | flagGlobal | flagCoders | flagTargets
 )
 
 // Stream coders, named by a byte in segments with flagCoders (else zstd).
