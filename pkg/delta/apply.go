@@ -450,7 +450,8 @@ func (a *applier) op() error {
 		return corrupt("extra stream too short")
 	}
 	if a.targets {
-		fromTargets(a.s[stExtra][:extra], a.out, a.newSize)
+		b := a.s[stExtra][:extra]
+		rewriteFields(b, b, a.out, a.newSize, fromTarget)
 	}
 	if err := a.write(a.s[stExtra][:extra]); err != nil {
 		return err

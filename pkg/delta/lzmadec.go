@@ -1,6 +1,9 @@
 package delta
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // rcDecoder is the range decoder over one stream's bytes. Reading past the
 // end sets short instead of failing at once; the caller checks it.
@@ -48,6 +51,15 @@ func (d *rcDecoder) bit(p *prob) uint32 {
 	return 1
 }
 
+// norm returns the coder's state rng, code with the next input byte
+// shifted in when the range is low.
+func (d *rcDecoder) norm(rng, code uint32) (uint32, uint32) {
+	if rng < 1<<rcTopBits {
+		return rng << 8, code<<8 | d.next()
+	}
+	return rng, code
+}
+
 func (d *rcDecoder) normalize() {
 	d.rng <<= 8
 	d.code = d.code<<8 | d.next()
@@ -63,10 +75,7 @@ func (d *rcDecoder) literal(ps []prob, mb uint32, matched bool) byte {
 	sym := uint32(1)
 	if matched {
 		for sym < 0x100 {
-			if rng < 1<<rcTopBits {
-				rng <<= 8
-				code = code<<8 | d.next()
-			}
+			rng, code = d.norm(rng, code)
 			mb <<= 1
 			mbit := mb & 0x100
 			var bit uint32
@@ -78,10 +87,7 @@ func (d *rcDecoder) literal(ps []prob, mb uint32, matched bool) byte {
 		}
 	}
 	for sym < 0x100 {
-		if rng < 1<<rcTopBits {
-			rng <<= 8
-			code = code<<8 | d.next()
-		}
+		rng, code = d.norm(rng, code)
 		var bit uint32
 		rng, code, bit = rcBit(rng, code, &ps[sym])
 		sym = sym<<1 | bit
@@ -121,10 +127,7 @@ func (d *rcDecoder) direct(n int) uint32 {
 	rng, code := d.rng, d.code
 	var v uint32
 	for ; n > 0; n-- {
-		if rng < 1<<rcTopBits {
-			rng <<= 8
-			code = code<<8 | d.next()
-		}
+		rng, code = d.norm(rng, code)
 		rng >>= 1
 		v <<= 1
 		if code >= rng {
@@ -142,10 +145,7 @@ func (d *rcDecoder) tree(ps []prob, n int) uint32 {
 	rng, code := d.rng, d.code
 	m := uint32(1)
 	for i := 0; i < n; i++ {
-		if rng < 1<<rcTopBits {
-			rng <<= 8
-			code = code<<8 | d.next()
-		}
+		rng, code = d.norm(rng, code)
 		var bit uint32
 		rng, code, bit = rcBit(rng, code, &ps[m])
 		m = m<<1 | bit
@@ -157,20 +157,7 @@ func (d *rcDecoder) tree(ps []prob, n int) uint32 {
 // reverseTree decodes n bits through the bit tree ps, least significant
 // first.
 func (d *rcDecoder) reverseTree(ps []prob, n int) uint32 {
-	rng, code := d.rng, d.code
-	m, v := uint32(1), uint32(0)
-	for i := 0; i < n; i++ {
-		if rng < 1<<rcTopBits {
-			rng <<= 8
-			code = code<<8 | d.next()
-		}
-		var bit uint32
-		rng, code, bit = rcBit(rng, code, &ps[m])
-		m = m<<1 | bit
-		v |= bit << uint(i&31)
-	}
-	d.rng, d.code = rng, code
-	return v
+	return bits.Reverse32(d.tree(ps, n)) >> (32 - uint(n))
 }
 
 func (d *rcDecoder) length(l *lenModel, posState int) int {

@@ -40,29 +40,19 @@ func fromTarget(w, q, n int64) int64 {
 	return w
 }
 
-// toTargets writes into dst the bytes src (a copy) with every code field
-// in target form, for extra bytes at new offset at of a file of size n.
-// Fields are found in src from its third byte, as predict finds them in
-// code, and must end in src.
-func toTargets(dst, src []byte, at, n int64) {
+// rewriteFields writes into dst the bytes of src, extra bytes at new
+// offset at of a file of size n, with each code field v, ending at q,
+// replaced by f(v, q, n): toTarget to write targets, fromTarget to read
+// them back. Fields are found in src from its third byte, as predict finds
+// them in code, and must end in src. Reading back, src is dst, rewritten
+// from the left: the bytes that say whether a field follows are restored
+// by then, so it finds the fields the writer found.
+func rewriteFields(dst, src []byte, at, n int64, f func(v, q, n int64) int64) {
 	dst = dst[:len(src)]
 	for k := 2; k+4 <= len(src); k++ {
 		if fieldAfter[uint(src[k-2])<<8|uint(src[k-1])] {
 			v := int64(int32(binary.LittleEndian.Uint32(src[k:])))
-			binary.LittleEndian.PutUint32(dst[k:], uint32(toTarget(v, at+int64(k)+4, n)))
-			k += 3
-		}
-	}
-}
-
-// fromTargets undoes toTargets in place: scanning from the left, the bytes
-// that say whether a field follows are already restored, so it finds the
-// fields toTargets found.
-func fromTargets(b []byte, at, n int64) {
-	for k := 2; k+4 <= len(b); k++ {
-		if fieldAfter[uint(b[k-2])<<8|uint(b[k-1])] {
-			w := int64(int32(binary.LittleEndian.Uint32(b[k:])))
-			binary.LittleEndian.PutUint32(b[k:], uint32(fromTarget(w, at+int64(k)+4, n)))
+			binary.LittleEndian.PutUint32(dst[k:], uint32(f(v, at+int64(k)+4, n)))
 			k += 3
 		}
 	}
@@ -74,7 +64,7 @@ func (g *segment) targets(nw []byte) {
 	e, pos := g.s[stExtra], g.newPos
 	for _, o := range g.ops {
 		pos += o.add
-		toTargets(e, nw[pos:pos+o.extra], int64(pos), int64(len(nw)))
+		rewriteFields(e, nw[pos:pos+o.extra], int64(pos), int64(len(nw)), toTarget)
 		e = e[o.extra:]
 		pos += o.extra
 	}

@@ -40,7 +40,7 @@ func TestTarget(t *testing.T) {
 	}
 }
 
-// TestTargets checks toTargets and fromTargets on bytes thick with field
+// TestTargets checks rewriteFields both ways on bytes thick with field
 // openers, fields at the very ends, and a call whose field becomes its
 // target.
 func TestTargets(t *testing.T) {
@@ -61,15 +61,15 @@ func TestTargets(t *testing.T) {
 			n = maxTargetsFile
 		}
 		dst := bytes.Clone(src)
-		toTargets(dst, src, at, n)
-		fromTargets(dst, at, n)
+		rewriteFields(dst, src, at, n, toTarget)
+		rewriteFields(dst, dst, at, n, fromTarget)
 		if !bytes.Equal(dst, src) {
 			t.Fatalf("at %d n %d: %x came back as %x", at, n, src, dst)
 		}
 	}
 	src := []byte{0x90, 0xE8, 0x10, 0, 0, 0}
 	dst := bytes.Clone(src)
-	toTargets(dst, src, 100, 1000)
+	rewriteFields(dst, src, 100, 1000, toTarget)
 	if got := binary.LittleEndian.Uint32(dst[2:]); got != 100+6+0x10 {
 		t.Errorf("call at 101 to %d stored as %d", 100+6+0x10, got)
 	}
