@@ -75,6 +75,10 @@ func FuzzApply(f *testing.F) {
 func FuzzRoundTrip(f *testing.F) {
 	f.Add([]byte("the quick brown fox"), []byte("the quick red fox jumps"))
 	f.Add(make([]byte, 100), []byte{1, 2, 3})
+	// x86-64 code with new instructions: x86 prediction, and the extra
+	// bytes' fields as targets.
+	old, nw := fakeCode(rand.New(rand.NewPCG(23, 24)), 200, map[int]int{50: 9, 150: 4})
+	f.Add(old, nw)
 	f.Fuzz(func(t *testing.T, old, nw []byte) {
 		roundTrip(t, old, nw)
 	})
