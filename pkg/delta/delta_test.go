@@ -706,15 +706,23 @@ func TestPagedFind(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(25, 26))
 	for it := 0; it < 200; it++ {
+		// Every fourth map spans gigabytes: pages larger than the least.
+		scale := int64(1)
+		if it%4 == 0 {
+			scale = 1 << 12
+		}
 		var m relMap
 		pos := int64(r.IntN(100))
 		for range r.IntN(300) {
-			l := int64(1 + r.IntN(10000))
+			l := scale * int64(1+r.IntN(10000))
 			m = append(m, mapEntry{pos, pos + l, int64(r.IntN(9))})
-			pos += l + int64(r.IntN(3))*int64(r.IntN(5000))
+			pos += l + scale*int64(r.IntN(3))*int64(r.IntN(5000))
 		}
-		limit := int64(r.IntN(3000000))
+		limit := scale * int64(r.IntN(3000000))
 		idx := m.pages(limit)
+		if len(idx.first) > maxPages+2 {
+			t.Fatalf("%d pages", len(idx.first))
+		}
 		for range 5000 {
 			tt := int64(r.IntN(int(pos + 10000)))
 			if a, b := m.find(tt), m.findPaged(idx, tt); a != b {

@@ -6,42 +6,55 @@ package delta
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"slices"
 )
 
-// A pageIndex speeds up lookups in a relMap: entry idx[p] is the first
-// whose end is past page p's start (pages of 1<<pageShift bytes).
-type pageIndex []int32
+// A pageIndex speeds up lookups in a relMap: first[p] is the first entry
+// whose end is past page p's start, for pages of 1<<shift bytes.
+type pageIndex struct {
+	first []int32
+	shift uint
+}
 
-const pageShift = 12
+// Pages are 256 bytes, or larger so that there are at most 2^17 of them
+// (512 KiB of index, which stays in cache: on Chromium's 280 MB a 4 MiB
+// index of 256-byte pages made apply slower, where on the libraries these
+// pages are 6-9 % faster than 4 KiB ones).
+const (
+	minPageShift = 8
+	maxPages     = 1 << 17
+)
 
-// pages indexes m up to min(limit, its last end); nil without limit.
+// pages indexes m up to min(limit, its last end); none without limit.
 func (m relMap) pages(limit int64) pageIndex {
 	if len(m) == 0 || limit <= 0 {
-		return nil
+		return pageIndex{}
 	}
-	np := int(min(limit, m[len(m)-1].end)>>pageShift) + 1
-	idx := make(pageIndex, np+1)
+	last := min(limit, m[len(m)-1].end)
+	shift := uint(max(minPageShift, bits.Len64(uint64(last))-bits.Len(maxPages-1)))
+	np := int(last>>shift) + 1
+	first := make([]int32, np+1)
 	i := 0
-	for p := range idx {
-		start := int64(p) << pageShift
+	for p := range first {
+		start := int64(p) << shift
 		for i < len(m) && m[i].end <= start {
 			i++
 		}
-		idx[p] = int32(i)
+		first[p] = int32(i)
 	}
-	return idx
+	return pageIndex{first, shift}
 }
 
 // findPaged is find through idx (m sorted and disjoint, as every map is).
 func (m relMap) findPaged(idx pageIndex, t int64) int {
-	p := t >> pageShift
-	if t < 0 || p+1 >= int64(len(idx)) {
+	p := t >> idx.shift
+	if t < 0 || p+1 >= int64(len(idx.first)) {
 		return m.find(t)
 	}
 	// The entry holding t ends past the page's start, and is at most the
 	// first entry ending past the next page's start.
-	lo, hi := int(idx[p]), min(int(idx[p+1])+1, len(m))
+	lo, hi := int(idx.first[p]), min(int(idx.first[p+1])+1, len(m))
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
 		if m[mid].end > t {
