@@ -79,6 +79,7 @@ func (d *rcDecoder) literal(ps []prob, mb uint32, matched bool) byte {
 			mb <<= 1
 			mbit := mb & 0x100
 			var bit uint32
+			// sym&0xff is sym; the mask proves the index below 0x300.
 			rng, code, bit = rcBit(rng, code, &ps[0x100+mbit+sym&0xff])
 			sym = sym<<1 | bit
 			if mbit != bit<<8 {
