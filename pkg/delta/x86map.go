@@ -55,6 +55,9 @@ func (m relMap) findPaged(idx pageIndex, t int64) int {
 	// The entry holding t ends past the page's start, and is at most the
 	// first entry ending past the next page's start.
 	lo, hi := int(idx.first[p]), min(int(idx.first[p+1])+1, len(m))
+	if lo < hi && t < m[lo].end {
+		hi = lo // the page's first entry: mostly it holds t
+	}
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
 		if m[mid].end > t {
