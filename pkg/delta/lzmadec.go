@@ -36,9 +36,7 @@ func (d *rcDecoder) next() uint32 {
 }
 
 func (d *rcDecoder) bit(p *prob) uint32 {
-	if d.rng < 1<<rcTopBits {
-		d.normalize()
-	}
+	d.rng, d.code = d.norm(d.rng, d.code)
 	bound := (d.rng >> probBits) * uint32(*p)
 	if d.code < bound {
 		d.rng = bound
@@ -58,11 +56,6 @@ func (d *rcDecoder) norm(rng, code uint32) (uint32, uint32) {
 		return rng << 8, code<<8 | d.next()
 	}
 	return rng, code
-}
-
-func (d *rcDecoder) normalize() {
-	d.rng <<= 8
-	d.code = d.code<<8 | d.next()
 }
 
 // literal decodes a byte coded with ps, against match byte mb when matched;
@@ -289,9 +282,7 @@ func lzmaDecompress(in []byte, size uint64) ([]byte, error) {
 		}
 		pos += l
 	}
-	if rc.rng < 1<<rcTopBits {
-		rc.normalize() // the encoder's flush wrote the last byte
-	}
+	rc.rng, rc.code = rc.norm(rc.rng, rc.code) // the encoder's flush wrote the last byte
 	if rc.short || rc.pos != len(rc.in) || rc.code != 0 {
 		return nil, corrupt("lzma stream does not end where its data does")
 	}
