@@ -35,8 +35,9 @@ const mapMin = 1 << 20
 // Apply writes the result of applying patch to old into w. newSize is the
 // target size the caller expects: Apply fails if the patch would produce more
 // or fewer bytes, is malformed or truncated, or reads old out of range. It
-// holds one segment of the patch (at most 64 MiB of streams) and a small
-// buffer in memory, whatever the file sizes. An old that is a file of 1 MiB
+// holds at most two segments of the patch (64 MiB of streams each: the one
+// whose ops run, and the next, read and decoded meanwhile on another
+// goroutine) and a small buffer in memory, whatever the file sizes. An old that is a file of 1 MiB
 // or more (an *os.File, on Unix) is mapped read-only instead of read
 // through the buffer: its pages then count in the process's resident size,
 // but they are the page cache's, shared and dropped as the system needs.
@@ -54,7 +55,7 @@ func applyWith(w io.Writer, old io.ReaderAt, oldSize int64, patch io.Reader, new
 		old:     old,
 		oldSize: oldSize,
 		newSize: newSize,
-		r:       bufio.NewReaderSize(patch, 64<<10),
+		pr:      segReader{r: bufio.NewReaderSize(patch, 64<<10), newSize: newSize},
 		seen:    seen,
 	}
 	if data, unmap := mapOld(old, oldSize); data != nil {
@@ -88,8 +89,7 @@ type applier struct {
 	old     io.ReaderAt
 	oldSize int64
 	newSize int64
-	r       *bufio.Reader
-	dec     *zstd.Decoder
+	pr      segReader
 
 	oldPos, out int64
 	opEnd       int64  // old position where the current add op ends
@@ -101,7 +101,6 @@ type applier struct {
 	s           [numStreams][]byte // unread part of each stream
 	x86         bool               // segment predicts x86-64 displacements
 	targets     bool               // segment's extra code fields hold targets
-	coders      bool               // segment's compressed streams name their coder
 	p           predictor          // of the current x86 segment
 	global      relMap             // the last global map sent (flagGlobal)
 	elf         *elfInfo           // old's layout, read at the first x86 segment
@@ -113,17 +112,17 @@ type applier struct {
 // it declares. Apply checks them against the sizes the caller expects; this
 // is for tools that inspect a patch.
 func ReadHeader(patch io.Reader) (oldSize, newSize int64, err error) {
-	a := applier{r: bufio.NewReaderSize(patch, 64)}
-	o, n, err := a.header()
+	pr := segReader{r: bufio.NewReaderSize(patch, 64)}
+	o, n, err := pr.header()
 	if err != nil {
 		return 0, 0, fmt.Errorf("reading delta header: %w", err)
 	}
 	return int64(o), int64(n), nil
 }
 
-func (a *applier) header() (oldSize, newSize uint64, err error) {
+func (pr *segReader) header() (oldSize, newSize uint64, err error) {
 	var hdr [len(magic) + 1]byte
-	if _, err := io.ReadFull(a.r, hdr[:]); err != nil {
+	if _, err := io.ReadFull(pr.r, hdr[:]); err != nil {
 		return 0, 0, corrupt("reading header: %v", errShortPatch)
 	}
 	if string(hdr[:len(magic)]) != magic {
@@ -132,10 +131,10 @@ func (a *applier) header() (oldSize, newSize uint64, err error) {
 	if hdr[len(magic)] != version {
 		return 0, 0, corrupt("unsupported version %d", hdr[len(magic)])
 	}
-	if oldSize, err = a.uvarint("old size"); err != nil {
+	if oldSize, err = pr.uvarint("old size"); err != nil {
 		return 0, 0, err
 	}
-	if newSize, err = a.uvarint("new size"); err != nil {
+	if newSize, err = pr.uvarint("new size"); err != nil {
 		return 0, 0, err
 	}
 	if oldSize > maxFileSize || newSize > maxFileSize {
@@ -145,7 +144,7 @@ func (a *applier) header() (oldSize, newSize uint64, err error) {
 }
 
 func (a *applier) run() error {
-	oldSize, newSize, err := a.header()
+	oldSize, newSize, err := a.pr.header()
 	if err != nil {
 		return err
 	}
@@ -155,24 +154,76 @@ func (a *applier) run() error {
 	if newSize != uint64(a.newSize) {
 		return corrupt("patch makes %d bytes, expected %d", newSize, a.newSize)
 	}
+	// When more than one segment follows, each next one is read and
+	// decoded on another goroutine while the ops of the one before run (a
+	// browser's segments spend about as long in each).
+	segs, done := make(chan readSeg), make(chan struct{})
+	var ahead sync.WaitGroup
 	defer func() {
-		if a.dec != nil {
-			a.dec.Close()
+		close(done)
+		ahead.Wait()
+		if a.pr.dec != nil {
+			a.pr.dec.Close()
 		}
 	}()
+	g, next := a.pr.segment(), a.pr.segment
+	if _, err := a.pr.r.Peek(1); g.err == nil && err == nil {
+		ahead.Go(func() { a.pr.readAhead(segs, done) })
+		next = func() readSeg { return <-segs }
+	}
 	for a.out < a.newSize {
-		if err := a.segment(); err != nil {
+		if g.err == io.EOF {
+			return corrupt("reading segment flags: %v", errShortPatch)
+		}
+		if g.err != nil {
+			return g.err
+		}
+		if err := a.segment(g); err != nil {
 			return err
 		}
+		g = next()
 	}
-	if _, err := a.r.ReadByte(); err != io.EOF {
+	if g.err != io.EOF {
 		return corrupt("trailing data after the last segment")
 	}
 	return a.flush()
 }
 
-func (a *applier) uvarint(what string) (uint64, error) {
-	v, err := binary.ReadUvarint(a.r)
+// A segReader reads a patch's segments and decodes their streams. It
+// touches nothing of the applier's, so that it can run a segment ahead.
+type segReader struct {
+	r       *bufio.Reader
+	dec     *zstd.Decoder
+	newSize int64
+	coders  bool // segment's compressed streams name their coder
+}
+
+// readSeg is one segment read and decoded, or the error that ended the
+// patch: io.EOF where the patch ends between segments.
+type readSeg struct {
+	flags byte
+	sts   []*stream
+	err   error
+}
+
+// readAhead sends the patch's segments in order, up to its end or first
+// error, or until done is closed.
+func (pr *segReader) readAhead(segs chan<- readSeg, done <-chan struct{}) {
+	for {
+		g := pr.segment()
+		select {
+		case segs <- g:
+		case <-done:
+			return
+		}
+		if g.err != nil {
+			return
+		}
+	}
+}
+
+func (pr *segReader) uvarint(what string) (uint64, error) {
+	v, err := binary.ReadUvarint(pr.r)
 	if err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return 0, corrupt("reading %s: %v", what, errShortPatch)
@@ -196,8 +247,8 @@ type stream struct {
 
 // readStream reads one stream of at most limit raw bytes; kind is its
 // index in streamNames.
-func (a *applier) readStream(kind int, limit uint64) (*stream, error) {
-	h, err := a.uvarint("stream header")
+func (pr *segReader) readStream(kind int, limit uint64) (*stream, error) {
+	h, err := pr.uvarint("stream header")
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +258,7 @@ func (a *applier) readStream(kind int, limit uint64) (*stream, error) {
 	}
 	if h&1 == 0 {
 		// Grow as bytes arrive: a truncated patch allocates little.
-		st.raw, err = io.ReadAll(io.LimitReader(a.r, int64(st.rawLen)))
+		st.raw, err = io.ReadAll(io.LimitReader(pr.r, int64(st.rawLen)))
 		if err != nil {
 			return nil, fmt.Errorf("reading patch: %w", err)
 		}
@@ -217,22 +268,22 @@ func (a *applier) readStream(kind int, limit uint64) (*stream, error) {
 		return st, nil
 	}
 	st.packed, st.coder = true, coderZstd
-	if a.coders {
-		if st.coder, err = a.r.ReadByte(); err != nil {
+	if pr.coders {
+		if st.coder, err = pr.r.ReadByte(); err != nil {
 			return nil, corrupt("reading stream coder: %v", errShortPatch)
 		}
 		if st.coder != coderZstd && st.coder != coderLZMA {
 			return nil, corrupt("unknown stream coder %d", st.coder)
 		}
 	}
-	compLen, err := a.uvarint("stream length")
+	compLen, err := pr.uvarint("stream length")
 	if err != nil {
 		return nil, err
 	}
 	if compLen >= st.rawLen {
 		return nil, corrupt("compressed stream not smaller than raw")
 	}
-	st.comp, err = io.ReadAll(io.LimitReader(a.r, int64(compLen)))
+	st.comp, err = io.ReadAll(io.LimitReader(pr.r, int64(compLen)))
 	if err != nil {
 		return nil, fmt.Errorf("reading patch: %w", err)
 	}
@@ -247,11 +298,11 @@ func (a *applier) readStream(kind int, limit uint64) (*stream, error) {
 // ones concurrently (a browser's segment spends seconds on them, its
 // literals alone three fifths), and reports the first error in stream
 // order.
-func (a *applier) decodeStreams(sts []*stream) error {
+func (pr *segReader) decodeStreams(sts []*stream) error {
 	errs := make([]error, len(sts))
 	decode := func(i int) {
 		st := sts[i]
-		raw, err := a.decompress(st.coder, st.comp, st.rawLen)
+		raw, err := pr.decompress(st.coder, st.comp, st.rawLen)
 		if err == nil && uint64(len(raw)) != st.rawLen {
 			err = corrupt("stream decompressed to %d bytes, header says %d", len(raw), st.rawLen)
 		}
@@ -268,25 +319,22 @@ func (a *applier) decodeStreams(sts []*stream) error {
 		}
 	}
 	wg.Wait()
-	for i, st := range sts {
+	for i := range sts {
 		if errs[i] != nil {
 			return errs[i]
-		}
-		if a.seen != nil {
-			a.seen(st.kind, st.stored, st.raw)
 		}
 	}
 	return nil
 }
 
 // decompress decodes comp with coder into at most rawLen bytes.
-func (a *applier) decompress(coder byte, comp []byte, rawLen uint64) ([]byte, error) {
+func (pr *segReader) decompress(coder byte, comp []byte, rawLen uint64) ([]byte, error) {
 	if coder == coderLZMA {
 		return lzmaDecompress(comp, rawLen)
 	}
-	if a.dec == nil {
+	if pr.dec == nil {
 		var err error
-		a.dec, err = zstd.NewReader(nil,
+		pr.dec, err = zstd.NewReader(nil,
 			zstd.WithDecoderConcurrency(1),
 			zstd.WithDecoderMaxWindow(maxSegmentRaw),
 			zstd.WithDecoderMaxMemory(maxSegmentRaw),
@@ -295,31 +343,33 @@ func (a *applier) decompress(coder byte, comp []byte, rawLen uint64) ([]byte, er
 			return nil, fmt.Errorf("creating zstd decoder: %w", err)
 		}
 	}
-	raw, err := a.dec.DecodeAll(comp, make([]byte, 0, rawLen))
+	raw, err := pr.dec.DecodeAll(comp, make([]byte, 0, rawLen))
 	if err != nil {
 		return nil, corrupt("decompressing stream: %v", err)
 	}
 	return raw, nil
 }
 
-// segment reads one segment's streams and runs its ops.
-func (a *applier) segment() error {
-	flags, err := a.r.ReadByte()
+// segment reads one segment's streams and decodes them.
+func (pr *segReader) segment() readSeg {
+	flags, err := pr.r.ReadByte()
+	if err == io.EOF {
+		return readSeg{err: io.EOF}
+	}
 	if err != nil {
-		return corrupt("reading segment flags: %v", errShortPatch)
+		return readSeg{err: corrupt("reading segment flags: %v", errShortPatch)}
 	}
 	if flags&^knownFlags != 0 || flags&flagOverrides != 0 && flags&flagX86 == 0 {
-		return corrupt("bad segment flags %#x", flags)
+		return readSeg{err: corrupt("bad segment flags %#x", flags)}
 	}
-	if flags&flagTargets != 0 && a.newSize > maxTargetsFile {
-		return corrupt("targets in the extra stream of a new file of %d bytes", a.newSize)
+	if flags&flagTargets != 0 && pr.newSize > maxTargetsFile {
+		return readSeg{err: corrupt("targets in the extra stream of a new file of %d bytes", pr.newSize)}
 	}
-	a.coders = flags&flagCoders != 0
-	// Read the segment's streams, then decode them.
+	pr.coders = flags&flagCoders != 0
 	var sts []*stream
 	total := uint64(0)
 	read := func(kind int) error {
-		st, err := a.readStream(kind, maxSegmentRaw-total)
+		st, err := pr.readStream(kind, maxSegmentRaw-total)
 		if err != nil {
 			return err
 		}
@@ -328,22 +378,30 @@ func (a *applier) segment() error {
 		return nil
 	}
 	if flags&flagOverrides != 0 {
-		if err := read(0); err != nil {
-			return err
-		}
+		err = read(0)
 	}
-	if flags&flagGlobal != 0 {
-		if err := read(1); err != nil {
-			return err
-		}
+	if err == nil && flags&flagGlobal != 0 {
+		err = read(1)
 	}
-	for i := range a.s {
-		if err := read(2 + i); err != nil {
-			return err
-		}
+	for i := 0; err == nil && i < numStreams; i++ {
+		err = read(2 + i)
 	}
-	if err := a.decodeStreams(sts); err != nil {
-		return err
+	if err == nil {
+		err = pr.decodeStreams(sts)
+	}
+	if err != nil {
+		return readSeg{err: err}
+	}
+	return readSeg{flags: flags, sts: sts}
+}
+
+// segment runs the ops of a segment read by segReader.segment.
+func (a *applier) segment(g readSeg) error {
+	flags, sts := g.flags, g.sts
+	if a.seen != nil {
+		for _, st := range sts {
+			a.seen(st.kind, st.stored, st.raw)
+		}
 	}
 	var over relMap
 	for _, st := range sts {

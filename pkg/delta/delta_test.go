@@ -281,6 +281,79 @@ func TestSegments(t *testing.T) {
 	t.Logf("literal: %d bytes -> patch %d bytes", len(nw), len(patch))
 }
 
+// TestReadAhead checks Apply on a patch of many segments, each read and
+// decoded while the ops of the one before run: the first error in patch
+// order is the one reported, and Apply leaves no goroutine reading the
+// patch behind, whether it succeeds or fails. Not parallel: other tests'
+// Apply calls would be seen reading.
+func TestReadAhead(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	old := codeLike(r, 1<<20)
+	nw := mutate(r, old, 300)
+	patch, err := encodeSegments(old, nw, plan(old, nw, false), 4<<10, lzmaMinStream, lzmaSmall)
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := 0
+	if _, err := Streams(bytes.NewReader(old), int64(len(old)), bytes.NewReader(patch), int64(len(nw)), func(name string, _ []byte) {
+		if name == "control" {
+			segs++
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if segs < 8 {
+		t.Fatalf("%d segments, want at least 8", segs)
+	}
+	t.Logf("%d bytes in %d segments", len(patch), segs)
+	errWrite := errors.New("disk full")
+	for _, c := range []struct {
+		name   string
+		patch  []byte
+		w      io.Writer
+		want   error // nil: the new file
+		wantIs bool  // want is wrapped, not the exact bytes
+	}{
+		{"whole", patch, new(bytes.Buffer), nil, false},
+		{"truncated at 90 %", patch[:len(patch)*9/10], new(bytes.Buffer), ErrCorrupt, true},
+		// The writer fails at its first write, a quarter of the way.
+		{"writer fails before the truncation", patch[:len(patch)*9/10], failWriter{errWrite}, errWrite, true},
+		{"a segment after the last", append(slices.Clip(patch), patch[len(patch)/2:]...), new(bytes.Buffer), ErrCorrupt, true},
+	} {
+		err := Apply(c.w, bytes.NewReader(old), int64(len(old)), bytes.NewReader(c.patch), int64(len(nw)))
+		switch {
+		case c.want == nil && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.want == nil && !bytes.Equal(c.w.(*bytes.Buffer).Bytes(), nw):
+			t.Errorf("%s: wrong output", c.name)
+		case c.want != nil && !errors.Is(err, c.want):
+			t.Errorf("%s: error %v, want %v", c.name, err, c.want)
+		}
+		if g := readingGoroutines(); g != "" {
+			t.Errorf("%s: goroutines still reading after Apply returned:\n%s", c.name, g)
+		}
+	}
+}
+
+// readingGoroutines returns the stacks of the goroutines that are in a
+// segReader's methods.
+func readingGoroutines() string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, ".(*segReader).") {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
+}
+
+// failWriter fails every write.
+type failWriter struct{ err error }
+
+func (w failWriter) Write([]byte) (int, error) { return 0, w.err }
+
 func TestDeterministic(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(9, 10))

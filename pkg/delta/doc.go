@@ -33,7 +33,8 @@
 //
 // Apply is strict and bounded: it checks the sizes the caller expects, every
 // op against old and new, and every stream's length, and returns an error
-// wrapping [ErrCorrupt] for a bad patch, never panicking. It holds one
-// segment (at most 64 MiB of streams), the x86 maps and fixed buffers in memory, whatever
+// wrapping [ErrCorrupt] for a bad patch, never panicking. It holds at most
+// two segments (64 MiB of streams each: it reads and decodes the next while
+// the ops of one run), the x86 maps and fixed buffers in memory, whatever
 // the file sizes, reads old through an io.ReaderAt and writes new in order.
 package delta
