@@ -780,24 +780,35 @@ func TestPagedFind(t *testing.T) {
 	r := rand.New(rand.NewPCG(25, 26))
 	for it := 0; it < 200; it++ {
 		// Every fourth map spans gigabytes: pages larger than the least.
-		scale := int64(1)
-		if it%4 == 0 {
+		// Every fourth other one is sparse, like overrides: short entries
+		// far apart, most pages empty.
+		scale, short, gap := int64(1), 10000, 5000
+		switch it % 4 {
+		case 0:
 			scale = 1 << 12
+		case 1:
+			short, gap = 100, 100000
 		}
 		var m relMap
 		pos := int64(r.IntN(100))
 		for range r.IntN(300) {
-			l := scale * int64(1+r.IntN(10000))
+			l := scale * int64(1+r.IntN(short))
 			m = append(m, mapEntry{pos, pos + l, int64(r.IntN(9))})
-			pos += l + scale*int64(r.IntN(3))*int64(r.IntN(5000))
+			pos += l + scale*int64(r.IntN(3))*int64(r.IntN(gap))
 		}
 		limit := scale * int64(r.IntN(3000000))
 		idx := m.pages(limit)
 		if len(idx.first) > maxPages+2 {
 			t.Fatalf("%d pages", len(idx.first))
 		}
+		ts := []int64{-1, 0}
 		for range 5000 {
-			tt := int64(r.IntN(int(pos + 10000)))
+			ts = append(ts, int64(r.IntN(int(pos+10000))))
+		}
+		for _, e := range m {
+			ts = append(ts, e.start-1, e.start, e.end-1, e.end)
+		}
+		for _, tt := range ts {
 			if a, b := m.find(tt), m.findPaged(idx, tt); a != b {
 				t.Fatalf("t=%d find %d paged %d", tt, a, b)
 			}

@@ -11,11 +11,15 @@ import (
 )
 
 // A pageIndex speeds up lookups in a relMap: first[p] is the first entry
-// whose end is past page p's start, for pages of 1<<shift bytes.
+// whose end is past page p's start, for pages of 1<<shift bytes, with
+// emptyPage set when that entry starts past the page's end too: no entry
+// touches the page (most pages of a map of overrides).
 type pageIndex struct {
-	first []int32
+	first []uint32
 	shift uint
 }
+
+const emptyPage = 1 << 31 // above maxMapEntries
 
 // Pages are 256 bytes, or larger so that there are at most 2^17 of them
 // (512 KiB of index, which stays in cache: on Chromium's 280 MB a 4 MiB
@@ -34,14 +38,17 @@ func (m relMap) pages(limit int64) pageIndex {
 	last := min(limit, m[len(m)-1].end)
 	shift := uint(max(minPageShift, bits.Len64(uint64(last))-bits.Len(maxPages-1)))
 	np := int(last>>shift) + 1
-	first := make([]int32, np+1)
+	first := make([]uint32, np+1)
 	i := 0
 	for p := range first {
 		start := int64(p) << shift
 		for i < len(m) && m[i].end <= start {
 			i++
 		}
-		first[p] = int32(i)
+		first[p] = uint32(i)
+		if i == len(m) || m[i].start >= start+1<<shift {
+			first[p] |= emptyPage
+		}
 	}
 	return pageIndex{first, shift}
 }
@@ -50,11 +57,20 @@ func (m relMap) pages(limit int64) pageIndex {
 func (m relMap) findPaged(idx pageIndex, t int64) int {
 	p := t >> idx.shift
 	if t < 0 || p+1 >= int64(len(idx.first)) {
+		// Past the pages: most such targets are data that is no
+		// address, past every entry.
+		if len(m) == 0 || t >= m[len(m)-1].end {
+			return -1
+		}
 		return m.find(t)
 	}
 	// The entry holding t ends past the page's start, and is at most the
 	// first entry ending past the next page's start.
-	lo, hi := int(idx.first[p]), min(int(idx.first[p+1])+1, len(m))
+	f := idx.first[p]
+	if f&emptyPage != 0 {
+		return -1
+	}
+	lo, hi := int(f), min(int(idx.first[p+1]&^emptyPage)+1, len(m))
 	if lo < hi && t < m[lo].end {
 		hi = lo // the page's first entry: mostly it holds t
 	}
