@@ -375,13 +375,13 @@ func hashFile(p string) (string, int64, error) {
 
 // readChecked reads a file and checks it still has the digest seen when hashing.
 func readChecked(s *scanned) ([]byte, error) {
-	data, err := readRegular(s.abs)
+	data, err := readRegular(s.abs, s.node.Size)
 	if err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(data)
 	if hex.EncodeToString(sum[:]) != s.node.SHA256 {
-		return nil, fmt.Errorf("%s changed while the bundle was being made", s.abs)
+		return nil, errChanged(s.abs)
 	}
 	return data, nil
 }

@@ -3,6 +3,8 @@ package bundle
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -53,5 +55,32 @@ func TestLimits(t *testing.T) {
 		case tc.want != "" && (tc.err == nil || !strings.Contains(tc.err.Error(), tc.want)):
 			t.Errorf("%s: got %v, want %q", tc.name, tc.err, tc.want)
 		}
+	}
+}
+
+// TestReadRegular checks that Create's read of a file holds exactly the size it hashed:
+// a file that grew or shrank since is an error, not a longer or shorter content.
+func TestReadRegular(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "f")
+	content := bytes.Repeat([]byte("patchkit"), 1000)
+	if err := os.WriteFile(p, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readRegular(p, int64(len(content)))
+	if err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("same size: %v", err)
+	}
+	for _, size := range []int64{0, int64(len(content)) - 1, int64(len(content)) + 1} {
+		if _, err := readRegular(p, size); err == nil || !strings.Contains(err.Error(), "changed while") {
+			t.Errorf("file of %d bytes read as %d: error %v", len(content), size, err)
+		}
+	}
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readRegular(empty, 0); err != nil || len(got) != 0 {
+		t.Errorf("empty file: %q, %v", got, err)
 	}
 }
