@@ -8,6 +8,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/patchkit/patchkit/pkg/delta"
@@ -31,8 +32,9 @@ const zstdChunk = 8 << 20
 // [Create] and [Entry.Decode] all go through that one table, and refuse names not in it.
 type payloadCodec interface {
 	// encode returns the payload of target; base is the base file's content for a delta
-	// codec and nil otherwise.
-	encode(base, target []byte) ([]byte, error)
+	// codec and nil otherwise. It may return nil, having stopped early, when the payload
+	// would be longer than limit bytes (limit < 0: no limit).
+	encode(base, target []byte, limit int) ([]byte, error)
 	// decode writes the target content, which the manifest says is size bytes, from
 	// payload to w; base (of baseSize bytes) is the base file for a delta codec. It must
 	// fail rather than write more than size bytes, and hold bounded memory whatever the
@@ -62,7 +64,7 @@ const (
 // deltaCodec is CodecDelta: package delta's patches.
 type deltaCodec struct{}
 
-func (deltaCodec) encode(base, target []byte) ([]byte, error) { return delta.Diff(base, target) }
+func (deltaCodec) encode(base, target []byte, _ int) ([]byte, error) { return delta.Diff(base, target) }
 
 func (deltaCodec) decode(w io.Writer, payload io.Reader, base io.ReaderAt, baseSize, size int64) error {
 	return delta.Apply(w, base, baseSize, payload, size)
@@ -71,7 +73,9 @@ func (deltaCodec) decode(w io.Writer, payload io.Reader, base io.ReaderAt, baseS
 // zstdCodec is CodecZstd.
 type zstdCodec struct{}
 
-func (zstdCodec) encode(_, target []byte) ([]byte, error) { return compressZstd(target), nil }
+func (zstdCodec) encode(_, target []byte, limit int) ([]byte, error) {
+	return compressZstd(target, limit), nil
+}
 
 func (zstdCodec) decode(w io.Writer, payload io.Reader, _ io.ReaderAt, _, size int64) error {
 	return decodeZstd(w, payload, size)
@@ -98,29 +102,44 @@ func zstdEncoder() *zstd.Encoder {
 	return encoder
 }
 
-// compressZstd encodes data as CodecZstd. Chunks are compressed in parallel; the result
-// depends only on data, never on the number of cores.
-func compressZstd(data []byte) []byte {
+// compressZstd encodes data as CodecZstd, or returns nil if that is longer than limit
+// bytes (limit < 0: no limit). Chunks are compressed in parallel, in order, and none is
+// started once those done exceed limit: Create compares a browser's full content with
+// its delta, and stops about halfway. The result depends only on data and limit, never
+// on the number of cores.
+func compressZstd(data []byte, limit int) []byte {
 	enc := zstdEncoder()
 	n := (len(data) + zstdChunk - 1) / zstdChunk
 	if n <= 1 {
-		return enc.EncodeAll(data, nil)
+		out := enc.EncodeAll(data, nil)
+		if limit >= 0 && len(out) > limit {
+			return nil
+		}
+		return out
 	}
 	parts := make([][]byte, n)
+	var done atomic.Int64 // bytes of the parts compressed
+	over := func() bool { return limit >= 0 && done.Load() > int64(limit) }
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for i := range parts {
-		wg.Add(1)
 		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
+		if over() {
+			<-sem
+			break
+		}
+		wg.Go(func() {
 			defer func() { <-sem }()
 			end := min((i+1)*zstdChunk, len(data))
 			parts[i] = enc.EncodeAll(data[i*zstdChunk:end], nil)
-		}()
+			done.Add(int64(len(parts[i])))
+		})
 	}
 	wg.Wait()
-	var out []byte
+	if over() {
+		return nil
+	}
+	out := make([]byte, 0, done.Load())
 	for _, p := range parts {
 		out = append(out, p...)
 	}

@@ -39,7 +39,7 @@ func TestCodecsRoundTrip(t *testing.T) {
 			if c.delta {
 				b = base
 			}
-			payload, err := c.encode(b, target)
+			payload, err := c.encode(b, target, -1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,6 +54,31 @@ func TestCodecsRoundTrip(t *testing.T) {
 				t.Fatal("decoded more than the declared size without an error")
 			}
 		})
+	}
+}
+
+// TestZstdLimit: the full content compressed within a limit is the same bytes as without
+// one when it fits, and nil when it does not, whether it stops early or at the end.
+func TestZstdLimit(t *testing.T) {
+	t.Parallel()
+	data := make([]byte, 5*zstdChunk/2) // three frames
+	for i := 0; i < len(data); i += 4096 {
+		rand.Read(data[i : i+64])
+	}
+	full := compressZstd(data, -1)
+	for _, limit := range []int{len(full), len(full) + 1, 1 << 30} {
+		if got := compressZstd(data, limit); !bytes.Equal(got, full) {
+			t.Errorf("limit %d: %d bytes, want the %d unlimited", limit, len(got), len(full))
+		}
+	}
+	for _, limit := range []int{len(full) - 1, len(full) / 2, 0} {
+		if got := compressZstd(data, limit); got != nil {
+			t.Errorf("limit %d: %d bytes, want nil", limit, len(got))
+		}
+	}
+	one := data[:1000]
+	if got := compressZstd(one, len(compressZstd(one, -1))-1); got != nil {
+		t.Errorf("one frame over its limit: %d bytes, want nil", len(got))
 	}
 }
 

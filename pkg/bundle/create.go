@@ -413,20 +413,25 @@ func encodeAll(ctx context.Context, files []*pending, useDelta bool, prog *progr
 			if err != nil {
 				return err
 			}
-			patch, err := codecs[createDelta].encode(old, data)
+			patch, err := codecs[createDelta].encode(old, data, -1)
 			if err != nil {
 				return fmt.Errorf("%s: computing delta: %w", f.file.Path, err)
 			}
 			codec, stored = createDelta, patch
 		}
 		// The full content is compressed unless the delta is so small that compression
-		// could not beat it (it would need a ratio above deltaAlwaysPays).
+		// could not beat it (it would need a ratio above deltaAlwaysPays), and only as
+		// far as it could still be as small as the delta.
 		if stored == nil || int64(len(stored))*deltaAlwaysPays >= int64(len(data)) {
-			full, err := codecs[createFull].encode(nil, data)
+			limit := -1
+			if stored != nil {
+				limit = len(stored)
+			}
+			full, err := codecs[createFull].encode(nil, data, limit)
 			if err != nil {
 				return fmt.Errorf("%s: compressing: %w", f.file.Path, err)
 			}
-			if stored == nil || len(full) <= len(stored) {
+			if full != nil {
 				codec, stored = createFull, full
 			}
 		}

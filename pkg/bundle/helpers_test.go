@@ -82,7 +82,7 @@ func hugeManifestHeader(t testing.TB) []byte {
 
 // bomb is a bundle whose one payload decompresses to far more than its declared size.
 func bomb(t testing.TB, m *Manifest) []byte {
-	payload := compressZstd(make([]byte, 8<<20))
+	payload := compressZstd(make([]byte, 8<<20), -1)
 	psum := sha256.Sum256(payload)
 	small := sha256.Sum256(make([]byte, 10))
 	bm := &Manifest{Format: FormatV1, ID: "bomb-1", Label: "bomb", Components: m.Components, Files: []File{{
