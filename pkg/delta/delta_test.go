@@ -774,6 +774,43 @@ func TestGlobalMap(t *testing.T) {
 	}
 }
 
+// TestDisjoint checks that disjoint leaves sorted, disjoint entries where
+// each position moves as the entry that covered it and started first (then
+// came first) did.
+func TestDisjoint(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(27, 28))
+	for it := 0; it < 100; it++ {
+		var m relMap
+		for i := range r.IntN(500) {
+			start := int64(r.IntN(3000))
+			m = append(m, mapEntry{start, start + int64(1+r.IntN(100)), int64(i)})
+		}
+		in := slices.Clone(m)
+		out := m.disjoint()
+		for i := 1; i < len(out); i++ {
+			if out[i].start < out[i-1].end || out[i].start >= out[i].end {
+				t.Fatalf("entries %d, %d: %v, %v", i-1, i, out[i-1], out[i])
+			}
+		}
+		for p := int64(0); p < 3200; p++ {
+			want := -1
+			for i, e := range in {
+				if e.start <= p && p < e.end && (want < 0 || e.start < in[want].start) {
+					want = i
+				}
+			}
+			got := out.find(p)
+			switch {
+			case want < 0 && got >= 0, want >= 0 && got < 0:
+				t.Fatalf("position %d: entry %d, want %d", p, got, want)
+			case want >= 0 && out[got].d != in[want].d:
+				t.Fatalf("position %d: moves as entry %d, want %d", p, out[got].d, want)
+			}
+		}
+	}
+}
+
 // TestPagedFind checks the page-indexed map lookup against the plain one.
 func TestPagedFind(t *testing.T) {
 	t.Parallel()
