@@ -811,6 +811,79 @@ func TestDisjoint(t *testing.T) {
 	}
 }
 
+// TestPredictScan checks predict's code scan, which gathers the positions
+// where a field may start a batch at a time, against the plain scan of one
+// position after another: the same predicted bytes and the same resume
+// points, for fields across batch boundaries, back to back, and crossing
+// the end of the chunk.
+func TestPredictScan(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(29, 30))
+	plain := func(p *predictor, pred, src []byte, c1, next int, dcur int64) (int, int) {
+		n := len(src)
+		k := max(next, 2)
+		for k < c1 && k+4 <= n {
+			if fieldAfter[uint16(src[k-2])<<8|uint16(src[k-1])] != 0 {
+				v := int32(binary.LittleEndian.Uint32(src[k:]))
+				if dt, ok := p.move(int64(k) + 4 + int64(v)); ok {
+					if k+4 > c1 {
+						return k, k
+					}
+					binary.LittleEndian.PutUint32(pred[k:], uint32(v+int32(dt-dcur)))
+					k += 4
+					continue
+				}
+			}
+			k++
+		}
+		return max(k, c1), c1
+	}
+	hits := 0
+	for it := 0; it < 3000; it++ {
+		n := 8 + r.IntN(3000)
+		src := randBytes(r, n)
+		for range r.IntN(n / 4) {
+			k := r.IntN(n)
+			src[k] = [...]byte{0xE8, 0xE9, 0x05, 0x8B}[r.IntN(4)]
+			if k+5 <= n {
+				binary.LittleEndian.PutUint32(src[k+1:], uint32(int32(r.IntN(2*n)-n)))
+			}
+		}
+		var m relMap
+		for pos := int64(r.IntN(50)); pos < int64(n); {
+			l := int64(1 + r.IntN(400))
+			m = append(m, mapEntry{pos, pos + l, int64(r.IntN(21) - 10)})
+			pos += l + int64(r.IntN(100))
+		}
+		if it%2 == 0 {
+			// Every target moves: fields as dense as the bytes allow.
+			m = relMap{{-1 << 40, 1 << 40, int64(r.IntN(21) - 10)}}
+		}
+		c1 := n/2 + r.IntN(n/2+1)
+		if it%3 == 0 {
+			c1 = n // and a field may end there
+			src[n-5] = 0xE8
+		}
+		next := r.IntN(c1 + 1)
+		dcur := int64(r.IntN(9) - 4)
+		// Code regions that meet inside the op are one scan: a field
+		// across their boundary is predicted, and the next region's scan
+		// starts after it.
+		var e *elfInfo
+		if it%4 < 2 {
+			e = &elfInfo{regions: []region{{0, kindCode}, {int64(r.IntN(n)), kindCode}}}
+		}
+		want, got := slices.Clone(src[:c1]), slices.Clone(src[:c1])
+		wk, wc := plain(&predictor{base: m, limit: int64(n)}, want, src, c1, next, dcur)
+		gp := &predictor{base: m, limit: int64(n), elf: e, hit: func(int, int, int64, int64, uint64) { hits++ }}
+		gk, gc := gp.predict(got, 0, c1, src, 0, n, next, 0, dcur)
+		if gk != wk || gc != wc || !bytes.Equal(got, want) {
+			t.Fatalf("n %d c1 %d next %d: resume %d, %d, want %d, %d; bytes equal: %v", n, c1, next, gk, gc, wk, wc, bytes.Equal(got, want))
+		}
+	}
+	t.Logf("%d fields predicted", hits)
+}
+
 // TestPagedFind checks the page-indexed map lookup against the plain one.
 func TestPagedFind(t *testing.T) {
 	t.Parallel()

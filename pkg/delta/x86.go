@@ -44,13 +44,16 @@ var relOps = func() (t [256]bool) {
 	return
 }()
 
-// fieldAfter[b2<<8|b1] reports whether a 32-bit displacement field follows
-// the bytes b2, b1 (see docs/delta.md, Fields: code).
-var fieldAfter = func() *[1 << 16]bool {
-	var t [1 << 16]bool
+// fieldAfter[b2<<8|b1] is 1 if a 32-bit displacement field follows the
+// bytes b2, b1 (see docs/delta.md, Fields: code), else 0: a count, so that
+// predict can gather the positions of fields without a branch.
+var fieldAfter = func() *[1 << 16]uint8 {
+	var t [1 << 16]uint8
 	for b2 := range 256 {
 		for b1 := range 256 {
-			t[b2<<8|b1] = b1 == 0xE8 || b1 == 0xE9 || b2 == 0x0F && b1&0xF0 == 0x80 || b1&0xC7 == 0x05 && relOps[b2]
+			if b1 == 0xE8 || b1 == 0xE9 || b2 == 0x0F && b1&0xF0 == 0x80 || b1&0xC7 == 0x05 && relOps[b2] {
+				t[b2<<8|b1] = 1
+			}
 		}
 	}
 	return &t
@@ -377,6 +380,10 @@ func (m relMap) find(t int64) int {
 	return lo - 1
 }
 
+// scanBatch is how many positions predict scans for fields at a time (a
+// power of two).
+const scanBatch = 256
+
 // maxField is the widest field predict rewrites.
 const maxField = 8
 
@@ -392,6 +399,8 @@ type predictor struct {
 	idx     [3]pageIndex // of over, base, global
 
 	lastSeg int // the load segment of the last target (fileOff)
+
+	at [scanBatch]int32 // predict's positions where a field may follow
 
 	// hit, when set (encoder only), is called for every predicted field:
 	// op position k, width w, target t, move used dt, predicted value.
@@ -442,25 +451,42 @@ func (p *predictor) predict(pred []byte, c0, c1 int, src []byte, sbase int, n, n
 			// One region lies in one load segment: vaddr is a shift.
 			k = max(k, 2)
 			vd := e.vaddr(opOld+int64(k)) - (opOld + int64(k))
-			for k < end && k+4 <= n {
-				if fieldAfter[uint16(src[k-2-sbase])<<8|uint16(src[k-1-sbase])] {
-					v := int32(binary.LittleEndian.Uint32(src[k-sbase:]))
-					t := e.fileOff(opOld+int64(k)+vd+4+int64(v), &p.lastSeg)
-					if dt, ok := p.move(t); ok {
-						if k+4 > c1 {
-							return k, k
-						}
-						pv := uint32(v + int32(dt-dcur))
-						binary.LittleEndian.PutUint32(pred[k-c0:], pv)
-						if p.hit != nil {
-							p.hit(k, 4, t, dt, uint64(pv))
-						}
-						k += 4
+			// Fields start at k < end with k+4 <= n, and a predicted one
+			// is not scanned inside (skip). The positions where one may
+			// start are gathered first, scanBatch at a time, without a
+			// branch: one taken a few times in a hundred bytes, at random,
+			// mispredicted every time.
+			lim, skip := min(end, n-3), k
+			for k < lim {
+				b := min(lim, k+scanBatch)
+				win := src[k-2-sbase : b-sbase]
+				cnt := 0
+				for i := 2; i < len(win); i++ {
+					p.at[cnt&(scanBatch-1)] = int32(i) // cnt <= i-2 < scanBatch
+					cnt += int(fieldAfter[uint16(win[i-2])<<8|uint16(win[i-1])])
+				}
+				for _, i := range p.at[:cnt] {
+					j := k - 2 + int(i)
+					if j < skip {
 						continue
 					}
+					v := int32(binary.LittleEndian.Uint32(src[j-sbase:]))
+					t := e.fileOff(opOld+int64(j)+vd+4+int64(v), &p.lastSeg)
+					if dt, ok := p.move(t); ok {
+						if j+4 > c1 {
+							return j, j
+						}
+						pv := uint32(v + int32(dt-dcur))
+						binary.LittleEndian.PutUint32(pred[j-c0:], pv)
+						if p.hit != nil {
+							p.hit(j, 4, t, dt, uint64(pv))
+						}
+						skip = j + 4
+					}
 				}
-				k++
+				k = b
 			}
+			k = max(k, skip)
 		case kindData:
 			// 8-byte aligned positions.
 			for k += int(-(opOld + int64(k)) & 7); k < end && k+8 <= n; k += 8 {

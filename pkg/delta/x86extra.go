@@ -50,7 +50,7 @@ func fromTarget(w, q, n int64) int64 {
 func rewriteFields(dst, src []byte, at, n int64, f func(v, q, n int64) int64) {
 	dst = dst[:len(src)]
 	for k := 2; k+4 <= len(src); k++ {
-		if fieldAfter[uint(src[k-2])<<8|uint(src[k-1])] {
+		if fieldAfter[uint(src[k-2])<<8|uint(src[k-1])] != 0 {
 			v := int64(int32(binary.LittleEndian.Uint32(src[k:])))
 			binary.LittleEndian.PutUint32(dst[k:], uint32(f(v, at+int64(k)+4, n)))
 			k += 3

@@ -230,7 +230,7 @@ func normalizeInto(dst, b []byte, e *elfInfo, from int) {
 		switch kind {
 		case kindCode:
 			for k = max(k, 2); k+4 <= end; k++ {
-				if !fieldAfter[uint16(b[k-2])<<8|uint16(b[k-1])] {
+				if fieldAfter[uint16(b[k-2])<<8|uint16(b[k-1])] == 0 {
 					continue
 				}
 				clear(dst[k-lo : k-lo+4])
