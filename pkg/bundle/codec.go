@@ -108,23 +108,23 @@ func zstdEncoder() *zstd.Encoder {
 // its delta, and stops about halfway. The result depends only on data and limit, never
 // on the number of cores.
 func compressZstd(data []byte, limit int) []byte {
+	fits := func(size int64) bool { return limit < 0 || size <= int64(limit) }
 	enc := zstdEncoder()
 	n := (len(data) + zstdChunk - 1) / zstdChunk
 	if n <= 1 {
 		out := enc.EncodeAll(data, nil)
-		if limit >= 0 && len(out) > limit {
+		if !fits(int64(len(out))) {
 			return nil
 		}
 		return out
 	}
 	parts := make([][]byte, n)
 	var done atomic.Int64 // bytes of the parts compressed
-	over := func() bool { return limit >= 0 && done.Load() > int64(limit) }
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for i := range parts {
 		sem <- struct{}{}
-		if over() {
+		if !fits(done.Load()) {
 			<-sem
 			break
 		}
@@ -136,7 +136,7 @@ func compressZstd(data []byte, limit int) []byte {
 		})
 	}
 	wg.Wait()
-	if over() {
+	if !fits(done.Load()) {
 		return nil
 	}
 	out := make([]byte, 0, done.Load())
