@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"syscall"
+
+	"github.com/patchkit/patchkit/internal/hugemem"
 )
 
 // OpenRegular opens the regular file at p for reading without following a symlink in its
@@ -50,7 +52,7 @@ func readRegular(p string, size int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	data := make([]byte, size+1) // a byte more: a file that grew fills it
+	data := hugemem.Make[byte](int(size) + 1) // a byte more: a file that grew fills it
 	n, err := io.ReadFull(f, data)
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 		return nil, fmt.Errorf("reading %s: %w", p, err)

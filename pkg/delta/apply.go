@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/patchkit/patchkit/internal/hugemem"
 )
 
 // ErrCorrupt is wrapped by every error Apply returns for a patch that is
@@ -343,7 +344,7 @@ func (pr *segReader) decompress(coder byte, comp []byte, rawLen uint64) ([]byte,
 			return nil, fmt.Errorf("creating zstd decoder: %w", err)
 		}
 	}
-	raw, err := pr.dec.DecodeAll(comp, make([]byte, 0, rawLen))
+	raw, err := pr.dec.DecodeAll(comp, hugemem.Make[byte](int(rawLen))[:0])
 	if err != nil {
 		return nil, corrupt("decompressing stream: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/patchkit/patchkit/internal/hugemem"
 )
 
 // Old files are matched through a suffix array (SA-IS: exact longest
@@ -155,7 +156,7 @@ func planLarge(old, nw []byte, window int) []op {
 	if en == nil {
 		// evenSuffixArray reads its text as pairs in place: give it a
 		// copy, padded, rather than the caller's bytes.
-		old = append(make([]byte, 0, len(old)+1), old...)
+		old = append(hugemem.Make[byte](len(old) + 1)[:0], old...)
 	}
 	m := newEvenSAMatcher(old)
 	// Long repeats (relocation tables, once normalized) would make every
@@ -173,7 +174,7 @@ func planLarge(old, nw []byte, window int) []op {
 			defer wg.Done()
 			var buf []byte
 			if en != nil {
-				buf = make([]byte, window)
+				buf = hugemem.Make[byte](window)
 			}
 			for {
 				i := int(next.Add(1)) - 1

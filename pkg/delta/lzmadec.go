@@ -3,6 +3,8 @@ package delta
 import (
 	"encoding/binary"
 	"math/bits"
+
+	"github.com/patchkit/patchkit/internal/hugemem"
 )
 
 // rcDecoder is the range decoder over one stream's bytes. Reading past the
@@ -185,7 +187,7 @@ func lzmaDecompress(in []byte, size uint64) ([]byte, error) {
 	if !rc.init(in[lzmaHeaderSize:]) {
 		return nil, corrupt("lzma stream: bad range coder start")
 	}
-	out := make([]byte, size)
+	out := hugemem.Make[byte](int(size))
 	m := newLZMAModel(props)
 	pbMask := 1<<props.pb - 1
 	n := len(out)

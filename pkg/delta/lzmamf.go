@@ -3,6 +3,8 @@ package delta
 import (
 	"encoding/binary"
 	"math/bits"
+
+	"github.com/patchkit/patchkit/internal/hugemem"
 )
 
 // The LZMA encoder's match finder: the nearest earlier position with the
@@ -43,7 +45,7 @@ type matchFinder struct {
 // cleared, at the size for data (hashBits).
 func newMatchFinder(data []byte, nice, depth int, w *lzmaWork) *matchFinder {
 	if len(w.son) < 2*len(data) {
-		w.son = make([]int32, 2*len(data))
+		w.son = hugemem.Make[int32](2 * len(data))
 	}
 	b3 := hashBits(len(data), mfHash3BitsMax)
 	b4 := hashBits(len(data), mfHash4BitsMax)
@@ -70,7 +72,7 @@ func hashBits(n, most int) int { return min(most, max(10, bits.Len(uint(n)))) }
 // table returns a cleared table of n entries, t's memory if it is large enough.
 func table(t []int32, n int) []int32 {
 	if cap(t) < n {
-		return make([]int32, n)
+		return hugemem.Make[int32](n)
 	}
 	t = t[:n]
 	clear(t)

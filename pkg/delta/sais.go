@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/patchkit/patchkit/internal/hugemem"
 )
 
 // Suffix array construction by induced sorting (SA-IS; Nong, Zhang and Chan,
@@ -24,7 +26,7 @@ type symbol interface{ ~byte | ~uint16 | ~int32 }
 // suffixArray returns the suffix array of text: sa[i] is the start of the
 // i-th smallest suffix. len(text) must be < 1<<31.
 func suffixArray(text []byte) []int32 {
-	sa := make([]int32, len(text))
+	sa := hugemem.Make[int32](len(text))
 	sais(text, sa, 256, twoCoreMin())
 	return sa
 }
@@ -45,7 +47,7 @@ func evenSuffixArray(text []byte) []int32 {
 	for _, c := range pairs {
 		k = max(k, int(c)+1)
 	}
-	sa := make([]int32, len(pairs))
+	sa := hugemem.Make[int32](len(pairs))
 	sais(pairs, sa, k, twoCoreMin())
 	for i := range sa {
 		sa[i] *= 2

@@ -8,6 +8,8 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"slices"
+
+	"github.com/patchkit/patchkit/internal/hugemem"
 )
 
 // A pageIndex speeds up lookups in a relMap: first[p] is the first entry
@@ -205,7 +207,7 @@ func parseOverrides(b []byte, relative bool) (relMap, bool) {
 // bytes against predictions, which get the fields right. The copy has room
 // for one more (zero) byte, the padding evenSuffixArray needs.
 func normalized(b []byte, e *elfInfo) []byte {
-	out := make([]byte, len(b), len(b)+1)
+	out := hugemem.Make[byte](len(b) + 1)[:len(b)]
 	normalizeInto(out, b, e, 0)
 	return out
 }

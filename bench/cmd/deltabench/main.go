@@ -17,10 +17,12 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/patchkit/patchkit/internal/atomicfile"
+	"github.com/patchkit/patchkit/internal/hugemem"
 	"github.com/patchkit/patchkit/pkg/delta"
 )
 
@@ -36,11 +38,11 @@ func main() {
 func run(args []string) error {
 	switch {
 	case len(args) == 4 && args[0] == "diff":
-		old, err := os.ReadFile(args[1])
+		old, err := readFile(args[1])
 		if err != nil {
 			return err
 		}
-		nw, err := os.ReadFile(args[2])
+		nw, err := readFile(args[2])
 		if err != nil {
 			return err
 		}
@@ -141,4 +143,23 @@ func stat(oldPath, patchPath string, dumpDir []string) error {
 	}
 	fmt.Printf("old %d new %d streams %d\n", p.oldSize, p.newSize, stored)
 	return nil
+}
+
+// readFile reads a whole file into a buffer that may get huge pages, as
+// patchkit create reads the files of a bundle.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	b := hugemem.Make[byte](int(st.Size()))
+	if _, err := io.ReadFull(f, b); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return b, nil
 }
